@@ -1,0 +1,1 @@
+"""optax_warmup: learning-rate warmup for JAX and Optax."""
