@@ -369,7 +369,9 @@ def warmup_cosine_restarts_schedule(
         i, begin, length = _cycle_index(c, first, mult)
         t = c - begin
         init, end = V.sanitize_value(jnp, init_value), V.sanitize_value(jnp, end_value)
-        peak = V.sanitize_value(jnp, peak_value) * jnp.power(V.sanitize_value(jnp, peak_decay), i)
+        # peak_decay > 1 grows the peak without bound: clamp it (0 * inf would be NaN).
+        growth = jnp.power(jnp.maximum(V.sanitize_value(jnp, peak_decay), 0.0), i)
+        peak = V.sanitize_value(jnp, V.sanitize_value(jnp, peak_value) * growth)
         w = jnp.minimum(V.sanitize_length(jnp, warmup_steps), length)
         decay_len = length - w
         p_decay = jnp.where(decay_len > 0, jnp.clip((t - w) / jnp.where(decay_len > 0, decay_len, 1.0), 0, 1), 1.0)
