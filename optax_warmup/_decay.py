@@ -247,13 +247,14 @@ def piecewise_constant_schedule(
         return constant_schedule(init_value)
     xp = V.xp_for(*bounds, *factors)
     b = V.sanitize_length(xp, _phases._stack(xp, bounds))
-    s = V.sanitize_value(xp, _phases._stack(xp, factors))
+    # Traced scales are clamped as concrete ones are checked (>= 0), and the product as every value (+-1e30).
+    s = xp.maximum(V.sanitize_value(xp, _phases._stack(xp, factors)), 0.0)
 
     def schedule(count):
         c = V.as_count(count)
         init = V.sanitize_value(jnp, init_value)
         active = jnp.asarray(b) <= c[..., None]
-        return (init * jnp.prod(jnp.where(active, jnp.asarray(s), 1.0), axis=-1)).astype(V.float_dtype())
+        return V.sanitize_value(jnp, init * jnp.prod(jnp.where(active, jnp.asarray(s), 1.0), axis=-1))
 
     return schedule
 
@@ -289,7 +290,8 @@ def piecewise_interpolate_schedule(
         return constant_schedule(init_value)
     xp = V.xp_for(init_value, *bounds, *factors)
     b = V.sanitize_length(xp, _phases._stack(xp, [0.0, *bounds]))
-    values = V.sanitize_value(xp, init_value) * xp.cumprod(V.sanitize_value(xp, _phases._stack(xp, [1.0, *factors])))
+    scales = xp.maximum(V.sanitize_value(xp, _phases._stack(xp, [1.0, *factors])), 0.0)
+    values = V.sanitize_value(xp, init_value) * xp.cumprod(scales)
     phases = [Phase(b[i + 1] - b[i], values[i], values[i + 1], interpolate_type) for i in range(len(bounds))]
     return _phases.phase_schedule(phases)
 
