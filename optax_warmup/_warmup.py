@@ -211,6 +211,7 @@ def warmup_overlay(
     factor = warmup_factor(warmup_steps, warmup_shape, init_factor, warmup_exponent)
 
     def overlaid(count):
-        return (factor(count) * jnp.asarray(schedule(count), V.float_dtype())).astype(V.float_dtype())
+        # A huge traced init_factor times a huge value would overflow to inf: clamp like every other value.
+        return V.sanitize_value(jnp, factor(count) * jnp.asarray(schedule(count), V.float_dtype()))
 
     return overlaid
