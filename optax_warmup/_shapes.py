@@ -2,7 +2,9 @@
 
 Each shape is a function ``(p, start, end, k) -> value`` with ``p`` in ``[0, 1]`` and ``k`` a shape parameter
 (an exponent where the shape has one, ignored elsewhere). Every shape gives exactly ``start`` at ``p = 0`` and
-``end`` at ``p = 1``. The same shapes serve warmups (``start < end``) and decays (``start > end``).
+``end`` at ``p = 1``, except that an exponent ``k = 0`` makes the ``cosine`` and ``polynomial_decay`` factors
+``0**0 = 1`` everywhere, so those stay at ``start`` (as Optax's formulas do). The same shapes serve warmups
+(``start < end``) and decays (``start > end``).
 
 ============================ =============================================== ===================================
 name                         value                                           typical use
@@ -44,8 +46,9 @@ def linear(p, start, end, k):
 
 
 def cosine(p, start, end, k):
+    # k == 0: the factor is 0**0 = 1 at p = 1 as well, so the value stays at start (Optax's formula).
     remaining = safe_pow(0.5 * (1.0 + jnp.cos(jnp.pi * p)), k)
-    return jnp.where(p >= 1.0, end, end + (start - end) * remaining)
+    return jnp.where((p >= 1.0) & (k != 0), end, end + (start - end) * remaining)
 
 
 def polynomial(p, start, end, k):
@@ -53,7 +56,8 @@ def polynomial(p, start, end, k):
 
 
 def polynomial_decay(p, start, end, k):
-    return jnp.where(p >= 1.0, end, end + (start - end) * safe_pow(1.0 - p, k))
+    # k == 0: (1 - p)**0 = 1 up to and including p = 1, so the value stays at start (Optax's formula).
+    return jnp.where((p >= 1.0) & (k != 0), end, end + (start - end) * safe_pow(1.0 - p, k))
 
 
 def one_minus_sqrt(p, start, end, k):
