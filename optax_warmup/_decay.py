@@ -184,6 +184,8 @@ def exponential_decay(
         if staircase:
             p = jnp.floor(p)
         value = jnp.where((elapsed <= 0) | ~steps_ok, init, init * jnp.power(rate, p))
+        # Clamp before the end_value bound: rate**p overflows to inf (0 * inf = NaN) long before the bound applies.
+        value = V.sanitize_value(jnp, value)
         if end_value is not None:
             end = V.sanitize_value(xp, end_value)
             value = jnp.where(rate < 1, jnp.maximum(value, end), jnp.minimum(value, end))
