@@ -1,0 +1,17 @@
+"""Hypothesis profiles: ``ci`` (default, keeps the property tests under a minute and a half on 2 busy cores) and
+``thorough`` (thousands of examples in all), selected with ``HYPOTHESIS_PROFILE=thorough``."""
+
+import os
+
+from hypothesis import HealthCheck, Phase, settings
+
+_COMMON = dict(
+    deadline=None,  # the first example of each schedule pays for its compile
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    print_blob=True,
+)
+settings.register_profile("ci", max_examples=12, **_COMMON)
+settings.register_profile("thorough", max_examples=400, **_COMMON)
+# While developing: the ci examples without shrinking, so a failing run reports sooner.
+settings.register_profile("fast", max_examples=12, phases=[p for p in Phase if p is not Phase.shrink], **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

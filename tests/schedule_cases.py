@@ -1,0 +1,1142 @@
+"""One registry of every public schedule, shared by the reliability tests.
+
+A ``Case`` says how to build a schedule from a dict of hyperparameters (plain floats, or traced scalars under
+``jit``/``vmap``), how hypothesis draws valid hyperparameters (including 0, tiny, huge, equal levels and a warmup
+longer than training), the range its documented formula allows, where its increasing warmup is, its phase
+boundaries with the largest one-step change the adjacent phase allows, and, for the Optax drop-ins, the Optax
+schedule it must equal and which inputs Optax handles the same way (see the module docstring of ``_decay.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import optax
+from hypothesis import strategies as st
+
+import optax_warmup as ow
+
+F32_MAX_LENGTH = 2**31  # what 2**31 - 1 becomes in float32
+HUGE = 1e30  # the library's clamp for traced values (``_validate._MAX_VALUE``)
+
+
+def f32(x: float) -> float:
+    return float(np.float32(x))
+
+
+# --- strategies ---------------------------------------------------------------------------------------------------
+
+VALUES = st.one_of(
+    st.sampled_from([0.0, 1e-30, 1e-8, 1e-3, 1.0, 1e30, -1.0]),
+    # XLA on CPU flushes float32 subnormals to zero: draw normal floats (1e-30 above is the "tiny" value).
+    st.floats(-1e3, 1e3, allow_nan=False),
+).map(lambda v: 0.0 if abs(v) < 1e-30 else f32(v))
+POS_VALUES = st.one_of(
+    st.sampled_from([1e-30, 1e-8, 1e-3, 1.0, 1e30]),
+    st.floats(1e-6, 1e3),
+).map(f32)
+STEPS = st.one_of(
+    st.sampled_from([0, 1, 2, 3, 10, 100]),
+    st.integers(0, 3000),
+    st.sampled_from([10**6, 2**31 - 1]),
+)
+POS_STEPS = st.one_of(
+    st.sampled_from([1, 2, 3, 10, 100]),
+    st.integers(1, 3000),
+    st.sampled_from([10**6, 2**31 - 1]),
+)
+EXPONENTS = st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0]), st.floats(0.0, 8.0)).map(f32)
+FRACTIONS = st.one_of(st.sampled_from([0.0, 0.3, 0.5, 0.7, 0.85, 1.0]), st.floats(0.0, 1.0)).map(f32)
+
+
+@st.composite
+def levels(draw, n: int, values=VALUES):
+    """``n`` values, sometimes all equal (equal init/peak/end), sometimes sharing one."""
+    kind = draw(st.sampled_from(["free", "equal", "some-equal"]))
+    if kind == "equal":
+        v = draw(values)
+        return [v] * n
+    out = [draw(values) for _ in range(n)]
+    if kind == "some-equal" and n > 1:
+        i, j = draw(st.integers(0, n - 1)), draw(st.integers(0, n - 1))
+        out[i] = out[j]
+    return out
+
+
+# --- slope bounds for the continuity check -------------------------------------------------------------------------
+
+
+def step_bound(start: float, end: float, length: float, slope: float = 1.0) -> float:
+    """Largest change over one step inside a phase of ``length`` steps whose shape has max slope ``slope``."""
+    if length < 1:
+        return abs(end - start)
+    return abs(end - start) * min(1.0, slope / length)
+
+
+def cosine_slope(k: float) -> float | None:
+    """Max |d/dp ((1 + cos(pi p)) / 2)**k|; None when unbounded (k < 1: steep at p = 1)."""
+    return None if k < 1 else k * math.pi / 2
+
+
+def power_slope(k: float) -> float | None:
+    return None if k < 1 else k
+
+
+WARMUP_SLOPE = {"linear": 1.0, "cosine": math.pi / 2, "geometric": None, "exponential": None}
+
+
+def warmup_slope(shape: str, k: float) -> float | None:
+    if shape == "polynomial":
+        return power_slope(k)
+    return WARMUP_SLOPE[shape]
+
+
+@dataclass(frozen=True, repr=False)
+class Case:
+    name: str
+    build: Callable[[dict], Callable]
+    hparams: st.SearchStrategy
+    value_range: Callable[[dict], tuple[float, float]]
+    # (warmup_steps, init, peak) of an increasing-when-peak>=init warmup starting at count 0, or None.
+    warmup: Callable[[dict], tuple[float, float, float]] | None = None
+    # [(boundary count, largest allowed one-step change next to it)]; omitted where the slope is unbounded.
+    boundaries: Callable[[dict], list[tuple[float, float]]] = lambda hp: []
+    # Exact value at given counts from the documented formula: [(count, value)].
+    exact: Callable[[dict], list[tuple[float, float]]] = lambda hp: []
+    optax: Callable[[dict], Callable] | None = None
+    optax_ok: Callable[[dict], bool] = lambda hp: True
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _rng(*vs) -> tuple[float, float]:
+    vs = [float(np.clip(v, -HUGE, HUGE)) for v in vs]
+    return min(vs), max(vs)
+
+
+def _warm(hp):
+    return (hp["warmup_steps"], hp["init_value"], hp["peak_value"])
+
+
+# --- the drop-ins --------------------------------------------------------------------------------------------------
+
+
+def _lvl(names, values=VALUES):
+    return levels(len(names), values).map(lambda vs: dict(zip(names, vs, strict=True)))
+
+
+def _merge(*strategies):
+    return st.tuples(*strategies).map(lambda ds: {k: v for d in ds for k, v in d.items()})
+
+
+def _fixed(**kw):
+    return st.fixed_dictionaries(kw)
+
+
+def _exp_range(init, rate, end, begin, steps):
+    """Range of ``init * rate**((t - B) / T)`` over counts up to 2**31, clipped by ``end`` as documented."""
+    p_max = max(F32_MAX_LENGTH - begin, 0.0) / steps
+    with np.errstate(over="ignore", under="ignore"):
+        far = float(np.clip(init * np.float64(rate) ** p_max, -HUGE, HUGE)) if np.isfinite(p_max) else 0.0
+    lo, hi = _rng(init, far)
+    if end is not None:
+        clip = (lambda v: max(v, end)) if rate < 1 else (lambda v: min(v, end))
+        lo, hi = sorted((clip(lo), clip(hi)))
+    return lo, hi
+
+
+def _prefix_products(init, scales):
+    """``I * prod(s_1..s_i)``, each clamped to +-1e30 (the product is exact, only the result is clamped)."""
+    return [float(np.clip(init * np.prod(scales[:i], dtype=np.float64), -HUGE, HUGE)) for i in range(len(scales) + 1)]
+
+
+def _exp_decay_kwargs(hp):
+    return dict(
+        transition_steps=hp["transition_steps"],
+        decay_rate=hp["decay_rate"],
+        transition_begin=hp["transition_begin"],
+    )
+
+
+RATES = st.one_of(st.sampled_from([0.5, 0.9, 1.0, 1.5, 1e-30]), st.floats(1e-3, 2.0)).map(f32)
+
+
+def _boundaries_and_scales(n):
+    return st.lists(st.integers(1, 3000), min_size=n, max_size=n, unique=True).flatmap(
+        lambda bs: st.lists(
+            st.one_of(st.sampled_from([0.0, 0.1, 1.0, 2.0]), st.floats(0.0, 10.0)).map(f32),
+            min_size=n,
+            max_size=n,
+        ).map(lambda ss: {"boundaries": sorted(bs), "scales": ss})
+    )
+
+
+def _pw_dict(hp):
+    return dict(zip(hp["boundaries"], hp["scales"], strict=True))
+
+
+def _pcts_unambiguous(hp, names):
+    """``int(pct * T)`` is floored in the hyperparameter's precision (float32 when traced, float64 when a Python
+    float): keep draws where both agree, so the traced, eager and Optax boundaries are the same."""
+    t = hp["transition_steps"]
+    return all(math.floor(np.float32(hp[n]) * np.float32(t)) == math.floor(hp[n] * t) for n in names)
+
+
+def _onecycle_ok(hp, pcts):
+    # Optax widens zero-length pieces to one step; ours skips them. Compare where every piece has a step.
+    t = hp["transition_steps"]
+    bounds = [0] + [int(p * t) for p in pcts] + [t]
+    return all(b > a for a, b in zip(bounds, bounds[1:], strict=False)) and t < 10**6
+
+
+def _onecycle_bounds(hp, pcts):
+    t = hp["transition_steps"]
+    return [0.0] + [float(math.floor(np.float32(p) * np.float32(t))) for p in pcts] + [float(t)]
+
+
+ONECYCLE = dict(
+    transition_steps=POS_STEPS,
+    peak_value=VALUES,
+    div_factor=st.one_of(st.sampled_from([1.0, 25.0]), st.floats(1e-3, 1e4)).map(f32),
+    final_div_factor=st.one_of(st.sampled_from([1.0, 1e4]), st.floats(1e-3, 1e4)).map(f32),
+)
+
+
+def _onecycle_range(hp):
+    low = hp["peak_value"] / hp["div_factor"]
+    return _rng(hp["peak_value"], low, low / hp["final_div_factor"])
+
+
+def _linear_onecycle_phases(hp):
+    b = _onecycle_bounds(hp, [hp["pct_start"], hp["pct_final"]])
+    low = hp["peak_value"] / hp["div_factor"]
+    return b, [low, hp["peak_value"], low, low / hp["final_div_factor"]]
+
+
+def _cosine_onecycle_phases(hp):
+    b = _onecycle_bounds(hp, [hp["pct_start"]])
+    low = hp["peak_value"] / hp["div_factor"]
+    return b, [low, hp["peak_value"], low / hp["final_div_factor"]]
+
+
+def _chain_exact(bounds, vals):
+    """Value at each boundary: the start of the last piece that begins there (zero-length pieces are skipped)."""
+    return [(b, vals[max(j for j, bj in enumerate(bounds) if bj == b)]) for b in bounds[1:]]
+
+
+def _onecycle_warmup(hp, pcts, start_value):
+    """The rising first piece; at its end the next piece takes over, or a later one if the next is empty."""
+    b = _onecycle_bounds(hp, pcts)
+    w = b[1] if b[2] > b[1] else max(b[1] - 0.5, 0.0)
+    return (w, start_value, hp["peak_value"])
+
+
+def _chain_boundaries(bounds, vals, slope):
+    """Boundaries between consecutive pieces ``vals[i] -> vals[i+1]`` on ``[bounds[i], bounds[i+1])``."""
+    out = []
+    for i in range(1, len(bounds) - 1):
+        before, after = bounds[i] - bounds[i - 1], bounds[i + 1] - bounds[i]
+        # after >= 2: count b + 1 must still be inside the next piece (a zero-length piece after it jumps).
+        if before >= 1 and after >= 2 and slope is not None:
+            out.append(
+                (
+                    bounds[i],
+                    max(
+                        step_bound(vals[i - 1], vals[i], before, slope),
+                        step_bound(vals[i], vals[i + 1], after, slope),
+                    ),
+                )
+            )
+    return out
+
+
+def _sgdr_kwargs(hp):
+    return [
+        dict(
+            init_value=hp[f"init{i}"],
+            peak_value=hp[f"peak{i}"],
+            warmup_steps=hp[f"warmup{i}"],
+            decay_steps=hp[f"decay{i}"],
+            end_value=hp[f"end{i}"],
+        )
+        for i in range(2)
+    ]
+
+
+@st.composite
+def _sgdr_hp(draw):
+    hp = {}
+    for i in range(2):
+        init, peak, end = draw(levels(3))
+        w = draw(STEPS.filter(lambda w: w < 2**31 - 1))
+        hp.update({f"init{i}": init, f"peak{i}": peak, f"end{i}": end, f"warmup{i}": w})
+        hp[f"decay{i}"] = w + draw(st.sampled_from([1, 2, 100]) | st.integers(1, 3000))
+    return hp
+
+
+@st.composite
+def _warmup_decay_hp(draw, *, exponent_name=None, optax_ints=True):
+    init, peak, end = draw(levels(3))
+    w = draw(STEPS.filter(lambda w: w < 10**9))
+    extra = draw(st.sampled_from([1, 2, 10]) | st.integers(1, 3000) | st.just(10**6))
+    hp = {"init_value": init, "peak_value": peak, "end_value": end, "warmup_steps": w, "decay_steps": w + extra}
+    if exponent_name:
+        hp[exponent_name] = draw(EXPONENTS)
+    return hp
+
+
+def _warmup_decay_boundaries(hp, decay_slope):
+    w, d = hp["warmup_steps"], hp["decay_steps"]
+    out = []
+    if w >= 1 and d - w >= 2 and decay_slope is not None:
+        out.append(
+            (
+                w,
+                max(
+                    step_bound(hp["init_value"], hp["peak_value"], w),
+                    step_bound(hp["peak_value"], hp["end_value"], d - w, decay_slope),
+                ),
+            )
+        )
+    if d - w >= 1 and decay_slope is not None:
+        out.append((d, step_bound(hp["peak_value"], hp["end_value"], d - w, decay_slope)))
+    return out
+
+
+def _optax_wcd_ok(hp):
+    # Optax ignores end_value when peak_value == 0 (alpha = 0); ours decays to end_value. Optax also computes
+    # alpha = end_value / peak_value, which overflows float32 for a tiny peak and a huge end.
+    if hp["peak_value"] == 0:
+        return hp["end_value"] == 0
+    return abs(hp["end_value"] / hp["peak_value"]) < 1e20
+
+
+CASES: list[Case] = []
+
+
+def add(case: Case) -> None:
+    CASES.append(case)
+
+
+add(
+    Case(
+        "constant_schedule",
+        build=lambda hp: ow.constant_schedule(hp["value"]),
+        hparams=_fixed(value=VALUES),
+        value_range=lambda hp: _rng(hp["value"]),
+        exact=lambda hp: [(0, hp["value"]), (10**6, hp["value"])],
+        optax=lambda hp: optax.constant_schedule(hp["value"]),
+    )
+)
+
+add(
+    Case(
+        "polynomial_schedule",
+        build=lambda hp: ow.polynomial_schedule(
+            hp["init_value"], hp["end_value"], hp["power"], hp["transition_steps"], hp["transition_begin"]
+        ),
+        hparams=_merge(
+            _lvl(["init_value", "end_value"]),
+            _fixed(power=EXPONENTS, transition_steps=STEPS, transition_begin=STEPS),
+        ),
+        value_range=lambda hp: _rng(hp["init_value"], hp["end_value"]),
+        boundaries=lambda hp: (
+            [(hp["transition_begin"], step_bound(hp["init_value"], hp["end_value"], hp["transition_steps"], s))]
+            if (s := power_slope(hp["power"])) is not None and hp["transition_steps"] >= 1
+            else []
+        ),
+        exact=lambda hp: (
+            [(hp["transition_begin"], hp["init_value"])] * (hp["transition_steps"] > 0)
+            + [
+                (
+                    hp["transition_begin"] + hp["transition_steps"],
+                    hp["end_value"] if hp["power"] > 0 else hp["init_value"],
+                )
+            ]
+        ),
+        optax=lambda hp: optax.polynomial_schedule(
+            hp["init_value"], hp["end_value"], hp["power"], hp["transition_steps"], hp["transition_begin"]
+        ),
+        # transition_steps == 0 is a documented difference.
+        optax_ok=lambda hp: hp["transition_steps"] > 0,
+    )
+)
+
+add(
+    Case(
+        "linear_schedule",
+        build=lambda hp: ow.linear_schedule(
+            hp["init_value"], hp["end_value"], hp["transition_steps"], hp["transition_begin"]
+        ),
+        hparams=_merge(_lvl(["init_value", "end_value"]), _fixed(transition_steps=STEPS, transition_begin=STEPS)),
+        value_range=lambda hp: _rng(hp["init_value"], hp["end_value"]),
+        boundaries=lambda hp: (
+            [
+                (hp["transition_begin"], step_bound(hp["init_value"], hp["end_value"], hp["transition_steps"])),
+                (
+                    hp["transition_begin"] + hp["transition_steps"],
+                    step_bound(hp["init_value"], hp["end_value"], hp["transition_steps"]),
+                ),
+            ]
+            if hp["transition_steps"] >= 1
+            else []
+        ),
+        exact=lambda hp: [
+            (hp["transition_begin"], hp["init_value"] if hp["transition_steps"] > 0 else hp["end_value"]),
+            (hp["transition_begin"] + hp["transition_steps"], hp["end_value"]),
+        ],
+        optax=lambda hp: optax.linear_schedule(
+            hp["init_value"], hp["end_value"], hp["transition_steps"], hp["transition_begin"]
+        ),
+        optax_ok=lambda hp: hp["transition_steps"] > 0,
+    )
+)
+
+add(
+    Case(
+        "cosine_decay_schedule",
+        build=lambda hp: ow.cosine_decay_schedule(hp["init_value"], hp["decay_steps"], hp["alpha"], hp["exponent"]),
+        hparams=_fixed(
+            init_value=VALUES,
+            decay_steps=POS_STEPS,
+            alpha=st.one_of(st.sampled_from([0.0, 1.0, 0.1]), st.floats(-2.0, 2.0)).map(f32),
+            exponent=EXPONENTS,
+        ),
+        value_range=lambda hp: _rng(hp["init_value"], hp["alpha"] * hp["init_value"]),
+        boundaries=lambda hp: (
+            [(hp["decay_steps"], step_bound(hp["init_value"], hp["alpha"] * hp["init_value"], hp["decay_steps"], s))]
+            if (s := cosine_slope(hp["exponent"])) is not None
+            else []
+        ),
+        # Exponent 0: the factor is 0**0 = 1 at the end too, so the value stays at init_value (as in Optax).
+        exact=lambda hp: [
+            (0, hp["init_value"]),
+            (hp["decay_steps"], hp["alpha"] * hp["init_value"] if hp["exponent"] > 0 else hp["init_value"]),
+        ],
+        optax=lambda hp: optax.cosine_decay_schedule(hp["init_value"], hp["decay_steps"], hp["alpha"], hp["exponent"]),
+    )
+)
+
+for _staircase in (False, True):
+    for _with_end in (False, True):
+        add(
+            Case(
+                f"exponential_decay[staircase={_staircase},end={_with_end}]",
+                build=(
+                    lambda hp, sc=_staircase, we=_with_end: ow.exponential_decay(
+                        hp["init_value"],
+                        **_exp_decay_kwargs(hp),
+                        staircase=sc,
+                        end_value=hp["end_value"] if we else None,
+                    )
+                ),
+                hparams=_fixed(
+                    init_value=VALUES,
+                    transition_steps=POS_STEPS,
+                    decay_rate=RATES,
+                    transition_begin=STEPS,
+                    end_value=VALUES,
+                ),
+                value_range=lambda hp, we=_with_end: _exp_range(
+                    hp["init_value"],
+                    hp["decay_rate"],
+                    hp["end_value"] if we else None,
+                    hp["transition_begin"],
+                    hp["transition_steps"],
+                ),
+                # Continuous unless staircase (documented jumps); one step changes the value by at most
+                # |I| |r**(1/T) - 1| times the largest value, so check only that v(B) = I.
+                exact=lambda hp, we=_with_end: [(hp["transition_begin"], hp["init_value"])] * (not we),
+                optax=lambda hp, sc=_staircase, we=_with_end: optax.exponential_decay(
+                    hp["init_value"], **_exp_decay_kwargs(hp), staircase=sc, end_value=hp["end_value"] if we else None
+                ),
+            )
+        )
+
+add(
+    Case(
+        "piecewise_constant_schedule",
+        build=lambda hp: ow.piecewise_constant_schedule(
+            hp["init_value"], boundaries=hp["boundaries"], scales=hp["scales"]
+        ),
+        hparams=_merge(_fixed(init_value=VALUES), _boundaries_and_scales(3)),
+        value_range=lambda hp: _rng(*_prefix_products(hp["init_value"], hp["scales"])),
+        exact=lambda hp: list(
+            zip([0, *hp["boundaries"]], _prefix_products(hp["init_value"], hp["scales"]), strict=True)
+        ),
+        optax=lambda hp: optax.piecewise_constant_schedule(hp["init_value"], _pw_dict(hp)),
+    )
+)
+
+for _kind in ("linear", "cosine"):
+    add(
+        Case(
+            f"piecewise_interpolate_schedule[{_kind}]",
+            build=lambda hp, k=_kind: ow.piecewise_interpolate_schedule(
+                k, hp["init_value"], boundaries=hp["boundaries"], scales=hp["scales"]
+            ),
+            hparams=_merge(_fixed(init_value=VALUES), _boundaries_and_scales(3)),
+            value_range=lambda hp: _rng(*_prefix_products(hp["init_value"], hp["scales"])),
+            boundaries=lambda hp, k=_kind: _chain_boundaries(
+                [0, *hp["boundaries"]],
+                _prefix_products(hp["init_value"], hp["scales"]),
+                1.0 if k == "linear" else math.pi / 2,
+            ),
+            exact=lambda hp: list(
+                zip([0, *hp["boundaries"]], _prefix_products(hp["init_value"], hp["scales"]), strict=True)
+            ),
+            optax=lambda hp, k=_kind: optax.piecewise_interpolate_schedule(k, hp["init_value"], _pw_dict(hp)),
+            # Ours clamps each breakpoint value to +-1e30 before interpolating; Optax does not clamp.
+            optax_ok=lambda hp: all(abs(v) < HUGE for v in _prefix_products(hp["init_value"], hp["scales"])),
+        )
+    )
+
+add(
+    Case(
+        "linear_onecycle_schedule",
+        build=lambda hp: ow.linear_onecycle_schedule(
+            hp["transition_steps"],
+            hp["peak_value"],
+            hp["pct_start"],
+            hp["pct_final"],
+            hp["div_factor"],
+            hp["final_div_factor"],
+        ),
+        hparams=st.fixed_dictionaries({**ONECYCLE, "pct_start": FRACTIONS, "pct_final": FRACTIONS})
+        .map(
+            lambda hp: {
+                **hp,
+                "pct_start": min(hp["pct_start"], hp["pct_final"]),
+                "pct_final": max(hp["pct_start"], hp["pct_final"]),
+            }
+        )
+        .filter(lambda hp: _pcts_unambiguous(hp, ["pct_start", "pct_final"])),
+        value_range=_onecycle_range,
+        warmup=lambda hp: _onecycle_warmup(hp, [hp["pct_start"], hp["pct_final"]], hp["peak_value"] / hp["div_factor"]),
+        boundaries=lambda hp: _chain_boundaries(*_linear_onecycle_phases(hp), 1.0),
+        exact=lambda hp: _chain_exact(*_linear_onecycle_phases(hp)),
+        optax=lambda hp: optax.linear_onecycle_schedule(
+            hp["transition_steps"],
+            hp["peak_value"],
+            hp["pct_start"],
+            hp["pct_final"],
+            hp["div_factor"],
+            hp["final_div_factor"],
+        ),
+        optax_ok=lambda hp: _onecycle_ok(hp, [hp["pct_start"], hp["pct_final"]]),
+    )
+)
+
+add(
+    Case(
+        "cosine_onecycle_schedule",
+        build=lambda hp: ow.cosine_onecycle_schedule(
+            hp["transition_steps"], hp["peak_value"], hp["pct_start"], hp["div_factor"], hp["final_div_factor"]
+        ),
+        hparams=st.fixed_dictionaries({**ONECYCLE, "pct_start": FRACTIONS}).filter(
+            lambda hp: _pcts_unambiguous(hp, ["pct_start"])
+        ),
+        value_range=_onecycle_range,
+        warmup=lambda hp: _onecycle_warmup(hp, [hp["pct_start"]], hp["peak_value"] / hp["div_factor"]),
+        boundaries=lambda hp: _chain_boundaries(*_cosine_onecycle_phases(hp), math.pi / 2),
+        exact=lambda hp: _chain_exact(*_cosine_onecycle_phases(hp)),
+        optax=lambda hp: optax.cosine_onecycle_schedule(
+            hp["transition_steps"], hp["peak_value"], hp["pct_start"], hp["div_factor"], hp["final_div_factor"]
+        ),
+        optax_ok=lambda hp: _onecycle_ok(hp, [hp["pct_start"]]),
+    )
+)
+
+# --- warmup schedules ---------------------------------------------------------------------------------------------
+
+WARMUP_HP = _merge(_lvl(["init_value", "peak_value"]), _fixed(warmup_steps=STEPS, warmup_exponent=EXPONENTS))
+
+
+def _positive_if_geometric(shape, strategy):
+    if shape != "geometric":
+        return strategy
+    return strategy.filter(lambda hp: all(hp[k] > 0 for k in ("init_value", "peak_value") if k in hp))
+
+
+def _warmup_exact(hp, shape, target=None):
+    """The ramp reaches the peak exactly at count W (all shapes but "exponential")."""
+    target = hp["peak_value"] if target is None else target
+    out = (
+        [(0, hp["init_value"])]
+        if hp["warmup_steps"] > 0 and (shape != "polynomial" or hp["warmup_exponent"] > 0)
+        else []
+    )
+    if shape != "exponential":
+        out.append((hp["warmup_steps"], target))
+    return out
+
+
+def _warmup_boundary(hp, shape, next_step=0.0):
+    s = warmup_slope(shape, hp["warmup_exponent"])
+    if s is None or hp["warmup_steps"] < 1:
+        return []
+    return [(hp["warmup_steps"], max(step_bound(hp["init_value"], hp["peak_value"], hp["warmup_steps"], s), next_step))]
+
+
+for _shape in ow.WARMUP_SHAPES:
+    add(
+        Case(
+            f"warmup_schedule[{_shape}]",
+            build=lambda hp, sh=_shape: ow.warmup_schedule(
+                hp["init_value"], hp["peak_value"], hp["warmup_steps"], sh, hp["warmup_exponent"]
+            ),
+            hparams=_positive_if_geometric(_shape, WARMUP_HP),
+            value_range=lambda hp: _rng(hp["init_value"], hp["peak_value"]),
+            warmup=_warm,
+            boundaries=lambda hp, sh=_shape: _warmup_boundary(hp, sh),
+            exact=lambda hp, sh=_shape: _warmup_exact(hp, sh),
+        )
+    )
+    add(
+        Case(
+            f"warmup_factor[{_shape}]",
+            build=lambda hp, sh=_shape: ow.warmup_factor(
+                hp["warmup_steps"], sh, hp["init_value"], hp["warmup_exponent"]
+            ),
+            hparams=_positive_if_geometric(
+                _shape,
+                _fixed(
+                    init_value=st.one_of(st.sampled_from([0.0, 1e-8, 1.0]), st.floats(0.0, 1.0)).map(f32),
+                    peak_value=st.just(1.0),
+                    warmup_steps=STEPS,
+                    warmup_exponent=EXPONENTS,
+                ),
+            ),
+            value_range=lambda hp: _rng(hp["init_value"], 1.0),
+            warmup=_warm,
+            boundaries=lambda hp, sh=_shape: _warmup_boundary(hp, sh),
+            exact=lambda hp, sh=_shape: _warmup_exact(hp, sh),
+        )
+    )
+
+add(
+    Case(
+        "warmup_constant_schedule",
+        build=lambda hp: ow.warmup_constant_schedule(hp["init_value"], hp["peak_value"], hp["warmup_steps"]),
+        hparams=_merge(_lvl(["init_value", "peak_value"]), _fixed(warmup_steps=STEPS, warmup_exponent=st.just(1.0))),
+        value_range=lambda hp: _rng(hp["init_value"], hp["peak_value"]),
+        warmup=_warm,
+        boundaries=lambda hp: _warmup_boundary(hp, "linear"),
+        exact=lambda hp: _warmup_exact(hp, "linear"),
+        optax=lambda hp: optax.warmup_constant_schedule(hp["init_value"], hp["peak_value"], hp["warmup_steps"]),
+        # warmup_steps == 0 is a documented difference (Optax: init_value forever).
+        optax_ok=lambda hp: hp["warmup_steps"] > 0,
+    )
+)
+
+for _shape in ow.WARMUP_SHAPES:
+    add(
+        Case(
+            f"warmup_cosine_decay_schedule[{_shape}]",
+            build=lambda hp, sh=_shape: ow.warmup_cosine_decay_schedule(
+                hp["init_value"],
+                hp["peak_value"],
+                hp["warmup_steps"],
+                hp["decay_steps"],
+                hp["end_value"],
+                hp["exponent"],
+                warmup_shape=sh,
+                warmup_exponent=hp["warmup_exponent"],
+            ),
+            hparams=_positive_if_geometric(
+                _shape, _merge(_warmup_decay_hp(exponent_name="exponent"), _fixed(warmup_exponent=EXPONENTS))
+            ),
+            value_range=lambda hp: _rng(hp["init_value"], hp["peak_value"], hp["end_value"]),
+            warmup=_warm,
+            boundaries=lambda hp, sh=_shape: (
+                _warmup_decay_boundaries(hp, cosine_slope(hp["exponent"]))
+                if warmup_slope(sh, hp["warmup_exponent"]) is not None and sh == "linear"
+                else []
+            ),
+            exact=lambda hp, sh=_shape: (
+                _warmup_exact(hp, sh)
+                + [(hp["decay_steps"], hp["end_value"] if hp["exponent"] > 0 else hp["peak_value"])]
+                * (sh != "exponential")
+            ),
+            optax=(
+                (
+                    lambda hp: optax.warmup_cosine_decay_schedule(
+                        hp["init_value"],
+                        hp["peak_value"],
+                        hp["warmup_steps"],
+                        hp["decay_steps"],
+                        hp["end_value"],
+                        hp["exponent"],
+                    )
+                )
+                if _shape == "linear"
+                else None
+            ),
+            optax_ok=_optax_wcd_ok,
+        )
+    )
+
+add(
+    Case(
+        "warmup_linear_decay_schedule",
+        build=lambda hp: ow.warmup_linear_decay_schedule(
+            hp["init_value"], hp["peak_value"], hp["warmup_steps"], hp["decay_steps"], hp["end_value"]
+        ),
+        hparams=_warmup_decay_hp(),
+        value_range=lambda hp: _rng(hp["init_value"], hp["peak_value"], hp["end_value"]),
+        warmup=_warm,
+        boundaries=lambda hp: _warmup_decay_boundaries(hp, 1.0),
+        exact=lambda hp: [(hp["warmup_steps"], hp["peak_value"]), (hp["decay_steps"], hp["end_value"])],
+    )
+)
+
+add(
+    Case(
+        "warmup_polynomial_decay_schedule",
+        build=lambda hp: ow.warmup_polynomial_decay_schedule(
+            hp["init_value"], hp["peak_value"], hp["warmup_steps"], hp["decay_steps"], hp["end_value"], hp["power"]
+        ),
+        hparams=_warmup_decay_hp(exponent_name="power"),
+        value_range=lambda hp: _rng(hp["init_value"], hp["peak_value"], hp["end_value"]),
+        warmup=_warm,
+        boundaries=lambda hp: _warmup_decay_boundaries(hp, power_slope(hp["power"])),
+        exact=lambda hp: [
+            (hp["warmup_steps"], hp["peak_value"]),
+            (hp["decay_steps"], hp["end_value"] if hp["power"] > 0 else hp["peak_value"]),
+        ],
+    )
+)
+
+
+@st.composite
+def _warmup_exp_hp(draw):
+    init, peak, end = draw(levels(3))
+    return {
+        "init_value": init,
+        "peak_value": peak,
+        "end_value": end,
+        "warmup_steps": draw(STEPS),
+        "transition_steps": draw(POS_STEPS),
+        "decay_rate": draw(RATES),
+        "transition_begin": draw(STEPS),
+    }
+
+
+for _with_end in (False, True):
+    add(
+        Case(
+            f"warmup_exponential_decay_schedule[end={_with_end}]",
+            build=lambda hp, we=_with_end: ow.warmup_exponential_decay_schedule(
+                hp["init_value"],
+                hp["peak_value"],
+                hp["warmup_steps"],
+                **_exp_decay_kwargs(hp),
+                end_value=hp["end_value"] if we else None,
+            ),
+            hparams=_warmup_exp_hp(),
+            value_range=lambda hp, we=_with_end: _rng(
+                hp["init_value"],
+                hp["peak_value"],
+                *_exp_range(
+                    hp["peak_value"],
+                    hp["decay_rate"],
+                    hp["end_value"] if we else None,
+                    hp["transition_begin"],
+                    hp["transition_steps"],
+                ),
+            ),
+            # At W the tail starts at clip(P, end_value), a documented jump when end_value clips the peak.
+            warmup=lambda hp, we=_with_end: (
+                max(hp["warmup_steps"] - 0.5, 0.0) if we else hp["warmup_steps"],
+                hp["init_value"],
+                hp["peak_value"],
+            ),
+            exact=lambda hp, we=_with_end: [(hp["warmup_steps"], hp["peak_value"])] * (not we),
+            optax=lambda hp, we=_with_end: optax.warmup_exponential_decay_schedule(
+                hp["init_value"],
+                hp["peak_value"],
+                hp["warmup_steps"],
+                **_exp_decay_kwargs(hp),
+                end_value=hp["end_value"] if we else None,
+            ),
+            optax_ok=lambda hp: hp["warmup_steps"] + hp["transition_begin"] < 2**31 - 1,
+        )
+    )
+
+for _with_timescale in (False, True):
+    add(
+        Case(
+            f"warmup_rsqrt_schedule[timescale={_with_timescale}]",
+            build=lambda hp, wt=_with_timescale: ow.warmup_rsqrt_schedule(
+                hp["init_value"], hp["peak_value"], hp["warmup_steps"], hp["timescale"] if wt else None
+            ),
+            hparams=_merge(_lvl(["init_value", "peak_value"]), _fixed(warmup_steps=STEPS, timescale=POS_STEPS)),
+            value_range=lambda hp: _rng(hp["init_value"], hp["peak_value"], 0.0),
+            warmup=_warm,
+            exact=lambda hp, wt=_with_timescale: (
+                [(hp["warmup_steps"], hp["peak_value"])]
+                + [
+                    (
+                        hp["warmup_steps"] + 3 * (hp["timescale"] if wt else max(hp["warmup_steps"], 1)),
+                        hp["peak_value"] / 2,
+                    )
+                ]
+            ),
+        )
+    )
+
+
+def _noam_peak(hp):
+    base = hp["scale"] / math.sqrt(hp["d_model"])
+    return base * (min(1.0, hp["warmup_steps"] ** -0.5) if hp["warmup_steps"] > 0 else 1.0)
+
+
+add(
+    Case(
+        "noam_schedule",
+        build=lambda hp: ow.noam_schedule(hp["d_model"], hp["warmup_steps"], hp["scale"]),
+        hparams=_fixed(
+            d_model=st.one_of(st.sampled_from([1.0, 512.0, 1e-6]), st.floats(1e-3, 1e5)).map(f32),
+            warmup_steps=STEPS,
+            scale=st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1e3)).map(f32),
+        ),
+        value_range=lambda hp: (0.0, _noam_peak(hp)),
+        # Increasing while n = count + 1 <= W.
+        warmup=lambda hp: (max(hp["warmup_steps"] - 1, 0), 0.0, 1.0),
+        exact=lambda hp: [(max(hp["warmup_steps"], 1) - 1, _noam_peak(hp))] if hp["warmup_steps"] >= 1 else [],
+    )
+)
+
+for _decay_shape in ow.WSD_DECAY_SHAPES:
+    _positive = _decay_shape == "exponential"
+    add(
+        Case(
+            f"warmup_stable_decay_schedule[{_decay_shape}]",
+            build=lambda hp, ds=_decay_shape: ow.warmup_stable_decay_schedule(
+                hp["init_value"],
+                hp["peak_value"],
+                hp["warmup_steps"],
+                hp["stable_steps"],
+                hp["decay_steps"],
+                hp["end_value"],
+                ds,
+            ),
+            hparams=_merge(
+                _lvl(["init_value", "peak_value", "end_value"], POS_VALUES if _positive else VALUES),
+                _fixed(warmup_steps=STEPS, stable_steps=STEPS, decay_steps=STEPS),
+            ),
+            value_range=lambda hp: _rng(hp["init_value"], hp["peak_value"], hp["end_value"]),
+            warmup=_warm,
+            boundaries=lambda hp, ds=_decay_shape: (
+                (
+                    [
+                        (
+                            hp["warmup_steps"] + hp["stable_steps"] + hp["decay_steps"],
+                            step_bound(
+                                hp["peak_value"],
+                                hp["end_value"],
+                                hp["decay_steps"],
+                                {"linear": 1.0, "cosine": math.pi / 2, "square": 2.0}[ds],
+                            ),
+                        )
+                    ]
+                    if ds in ("linear", "cosine", "square") and hp["decay_steps"] >= 1
+                    else []
+                )
+                + (
+                    _warmup_boundary(hp | {"warmup_exponent": 1.0}, "linear")
+                    if hp["stable_steps"] >= 2 or (hp["stable_steps"] >= 1 and hp["decay_steps"] > 0)
+                    else []
+                )
+            ),
+            exact=lambda hp: (
+                [(hp["warmup_steps"], hp["peak_value"])] * (hp["stable_steps"] + hp["decay_steps"] > 0)
+                + [(hp["warmup_steps"] + hp["stable_steps"], hp["peak_value"])] * (hp["decay_steps"] > 0)
+                + [(hp["warmup_steps"] + hp["stable_steps"] + hp["decay_steps"], hp["end_value"])]
+            ),
+        )
+    )
+
+
+@st.composite
+def _restarts_hp(draw):
+    init, peak, end = draw(levels(3))
+    return {
+        "init_value": init,
+        "peak_value": peak,
+        "end_value": end,
+        "warmup_steps": draw(STEPS),
+        "cycle_steps": draw(POS_STEPS),
+        "cycle_mult": draw(st.one_of(st.sampled_from([1.0, 2.0]), st.floats(1.0, 4.0)).map(f32)),
+        "peak_decay": draw(st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0]), st.floats(0.0, 3.0)).map(f32)),
+        "num_cycles": draw(st.integers(1, 5)),
+    }
+
+
+def _restarts_range(hp, limited):
+    pd = hp["peak_decay"]
+    peaks = [hp["peak_value"]]
+    if pd > 1:
+        # Unlimited growth (documented formula P pd**i) is clamped at 1e30.
+        peaks.append(math.copysign(HUGE, hp["peak_value"]) if hp["peak_value"] and not limited else 0.0)
+        if limited:
+            peaks.append(hp["peak_value"] * pd ** (hp["num_cycles"] - 1))
+    else:
+        peaks.append(hp["peak_value"] * pd ** (hp["num_cycles"] - 1) if limited and pd > 0 else 0.0)
+    return _rng(hp["init_value"], hp["end_value"], *peaks)
+
+
+for _limited in (False, True):
+    add(
+        Case(
+            f"warmup_cosine_restarts_schedule[num_cycles={_limited}]",
+            build=lambda hp, lim=_limited: ow.warmup_cosine_restarts_schedule(
+                hp["init_value"],
+                hp["peak_value"],
+                hp["warmup_steps"],
+                hp["cycle_steps"],
+                hp["cycle_mult"],
+                hp["peak_decay"],
+                hp["end_value"],
+                hp["num_cycles"] if lim else None,
+            ),
+            hparams=_restarts_hp(),
+            value_range=lambda hp, lim=_limited: _restarts_range(hp, lim),
+            warmup=lambda hp: (
+                hp["warmup_steps"] if hp["warmup_steps"] < hp["cycle_steps"] else hp["cycle_steps"] - 0.5,
+                hp["init_value"],
+                hp["peak_value"],
+            ),
+            exact=lambda hp: (
+                [(min(hp["warmup_steps"], hp["cycle_steps"]), hp["peak_value"])]
+                * (hp["warmup_steps"] < hp["cycle_steps"])
+            ),
+        )
+    )
+
+add(
+    Case(
+        "sgdr_schedule",
+        build=lambda hp: ow.sgdr_schedule(_sgdr_kwargs(hp)),
+        hparams=_sgdr_hp(),
+        value_range=lambda hp: _rng(*[hp[f"{k}{i}"] for k in ("init", "peak", "end") for i in range(2)]),
+        warmup=lambda hp: (hp["warmup0"], hp["init0"], hp["peak0"]),
+        exact=lambda hp: [
+            (hp["warmup0"], hp["peak0"]),
+            (hp["decay0"], hp["init1"] if hp["warmup1"] > 0 else hp["peak1"]),
+            (hp["decay0"] + hp["decay1"], hp["end1"]),
+        ],
+        optax=lambda hp: optax.sgdr_schedule(_sgdr_kwargs(hp)),
+        optax_ok=lambda hp: (
+            all(_optax_wcd_ok({"peak_value": hp[f"peak{i}"], "end_value": hp[f"end{i}"]}) for i in range(2))
+            and hp["decay0"] + hp["decay1"] < 2**31 - 1
+        ),
+    )
+)
+
+
+def _join_pieces(hp, lib):
+    if lib:
+        return [
+            ow.linear_schedule(hp["init_value"], hp["peak_value"], hp["warmup_steps"]),
+            ow.cosine_decay_schedule(hp["peak_value"], hp["decay_steps"], hp["alpha"]),
+        ]
+    return [
+        optax.linear_schedule(hp["init_value"], hp["peak_value"], hp["warmup_steps"]),
+        optax.cosine_decay_schedule(hp["peak_value"], hp["decay_steps"], hp["alpha"]),
+    ]
+
+
+JOIN_HP = _merge(
+    _lvl(["init_value", "peak_value"]),
+    _fixed(
+        warmup_steps=POS_STEPS.filter(lambda w: w < 10**9),
+        decay_steps=POS_STEPS.filter(lambda w: w < 10**9),
+        alpha=st.sampled_from([0.0, 0.1, 1.0]),
+    ),
+)
+
+
+def _join_range(hp):
+    return _rng(hp["init_value"], hp["peak_value"], hp["alpha"] * hp["peak_value"])
+
+
+def _join_boundaries(hp):
+    return [
+        (
+            hp["warmup_steps"],
+            max(
+                step_bound(hp["init_value"], hp["peak_value"], hp["warmup_steps"]),
+                step_bound(hp["peak_value"], hp["alpha"] * hp["peak_value"], hp["decay_steps"], math.pi / 2),
+            ),
+        )
+    ]
+
+
+add(
+    Case(
+        "join_schedules",
+        # Our pieces, boundary traced: the merged phase list.
+        build=lambda hp: ow.join_schedules(_join_pieces(hp, True), [hp["warmup_steps"]]),
+        hparams=JOIN_HP,
+        value_range=_join_range,
+        warmup=_warm,
+        boundaries=_join_boundaries,
+        exact=lambda hp: [(hp["warmup_steps"], hp["peak_value"])],
+        optax=lambda hp: optax.join_schedules(_join_pieces(hp, False), [hp["warmup_steps"]]),
+        optax_ok=lambda hp: hp["warmup_steps"] + hp["decay_steps"] < 2**31 - 1,
+    )
+)
+
+add(
+    Case(
+        "join_schedules[optax pieces]",
+        # Pieces that are not ours (plain callables): the where-chain path.
+        build=lambda hp: ow.join_schedules(
+            [
+                lambda c: optax.linear_schedule(hp["init_value"], hp["peak_value"], 10)(c),
+                lambda c: hp["peak_value"] * (1.0 - c / (c + 1.0)),
+            ],
+            [hp["warmup_steps"]],
+        ),
+        hparams=_merge(_lvl(["init_value", "peak_value"]), _fixed(warmup_steps=STEPS)),
+        value_range=lambda hp: _rng(hp["init_value"], hp["peak_value"], 0.0),
+        exact=lambda hp: [(hp["warmup_steps"], hp["peak_value"])],
+    )
+)
+
+PHASE_SHAPES = tuple(ow.SHAPES)
+
+
+@st.composite
+def _phases_hp(draw):
+    hp = {}
+    for i, shape in enumerate(PHASE_SHAPES):
+        hp[f"length{i}"] = draw(STEPS)
+        vals = POS_VALUES if shape == "geometric" else VALUES
+        hp[f"start{i}"], hp[f"end{i}"] = draw(levels(2, vals))
+        hp[f"param{i}"] = draw(EXPONENTS)
+    return hp
+
+
+def _phases(hp):
+    return [
+        ow.Phase(hp[f"length{i}"], hp[f"start{i}"], hp[f"end{i}"], shape, hp[f"param{i}"])
+        for i, shape in enumerate(PHASE_SHAPES)
+    ]
+
+
+def _phases_exact(hp):
+    """Each phase starts exactly at its start value; the last end is held."""
+    out, begin = [], 0.0
+    for i, shape in enumerate(PHASE_SHAPES):
+        length = hp[f"length{i}"]
+        if length > 0 and (shape not in ("polynomial",) or hp[f"param{i}"] > 0) and begin + length < 2**24:
+            if shape == "polynomial_decay" or shape == "cosine":
+                if hp[f"param{i}"] == 0:
+                    begin += length
+                    continue
+            out.append((begin, hp[f"start{i}"]))
+        begin += length
+    if begin < 2**31:
+        out.append((begin, hp[f"end{len(PHASE_SHAPES) - 1}"]))
+    return out
+
+
+add(
+    Case(
+        "phase_schedule",
+        build=lambda hp: ow.phase_schedule(_phases(hp)),
+        hparams=_phases_hp(),
+        value_range=lambda hp: _rng(*[hp[f"{k}{i}"] for k in ("start", "end") for i in range(len(PHASE_SHAPES))]),
+        exact=_phases_exact,
+    )
+)
+
+
+def _with_warmup_hp(ours):
+    # Optax's cosine_decay_schedule needs a concrete decay_steps.
+    return _merge(
+        _lvl(["init_value", "peak_value"]),
+        _fixed(warmup_steps=STEPS, warmup_exponent=EXPONENTS, decay_steps=POS_STEPS if ours else st.just(100)),
+    )
+
+
+for _shape in ow.WARMUP_SHAPES:
+    for _ours in (True, False):
+        add(
+            Case(
+                f"with_warmup[{_shape},{'ours' if _ours else 'optax'}]",
+                build=lambda hp, sh=_shape, ours=_ours: ow.with_warmup(
+                    ow.cosine_decay_schedule(hp["peak_value"], hp["decay_steps"])
+                    if ours
+                    else optax.cosine_decay_schedule(hp["peak_value"], 100),
+                    hp["warmup_steps"],
+                    hp["init_value"],
+                    sh,
+                    warmup_exponent=hp["warmup_exponent"],
+                ),
+                hparams=_positive_if_geometric(_shape, _with_warmup_hp(_ours)),
+                value_range=lambda hp: _rng(hp["init_value"], hp["peak_value"], 0.0),
+                warmup=_warm,
+                boundaries=lambda hp, sh=_shape: (
+                    _warmup_boundary(hp, sh, step_bound(hp["peak_value"], 0.0, hp["decay_steps"], math.pi / 2))
+                    if hp["warmup_steps"] < 2**24
+                    else []
+                ),
+                exact=lambda hp, sh=_shape: (
+                    _warmup_exact(hp, sh) + [(hp["warmup_steps"] + hp["decay_steps"], 0.0)] * (sh != "exponential")
+                ),
+            )
+        )
+    add(
+        Case(
+            f"warmup_overlay[{_shape}]",
+            build=lambda hp, sh=_shape: ow.warmup_overlay(
+                ow.linear_schedule(hp["peak_value"], 0.0, hp["decay_steps"]),
+                hp["warmup_steps"],
+                hp["init_value"],
+                sh,
+                warmup_exponent=hp["warmup_exponent"],
+            ),
+            hparams=_positive_if_geometric(
+                _shape,
+                _fixed(
+                    init_value=st.one_of(st.sampled_from([0.0, 1e-8, 1.0]), st.floats(0.0, 1.0)).map(f32),
+                    peak_value=VALUES,
+                    warmup_steps=STEPS,
+                    warmup_exponent=EXPONENTS,
+                    decay_steps=POS_STEPS,
+                ),
+            ),
+            value_range=lambda hp: _rng(0.0, hp["peak_value"]),
+            exact=lambda hp, sh=_shape: (
+                [(0, hp["init_value"] * hp["peak_value"])]
+                * (hp["warmup_steps"] > 0 and (sh != "polynomial" or hp["warmup_exponent"] > 0))
+                + [(hp["decay_steps"], 0.0)]
+                + (
+                    [(hp["warmup_steps"], hp["peak_value"] * max(0.0, 1.0 - hp["warmup_steps"] / hp["decay_steps"]))]
+                    if sh != "exponential"
+                    else []
+                )
+            ),
+        )
+    )
+
+CASE_IDS = [c.name for c in CASES]
+DROP_INS = [c for c in CASES if c.optax is not None]
+
+
+def public_schedule_factories() -> set[str]:
+    """Every public callable of the package that builds a schedule (what the registry must cover)."""
+    skip = {"Phase", "PhaseSchedule", "SHAPES", "WARMUP_SHAPES", "WSD_DECAY_SHAPES"}
+    return {n for n in ow.__all__ if n not in skip}
+
+
+def covered_factories() -> set[str]:
+    return {c.name.split("[")[0] for c in CASES}
