@@ -44,6 +44,9 @@ def xp_for(*xs: Any):
 def _check_type(name: str, x: Any) -> None:
     if isinstance(x, bool | np.bool_):
         raise TypeError(f"{name} must be a number, got the bool {x!r}")
+    if isinstance(x, numbers.Complex) and not isinstance(x, numbers.Real):
+        # Also NumPy complex scalars (np.complex64 is not a Python complex): float() would drop the imaginary part.
+        raise TypeError(f"{name} must be real, got {x!r}")
     if isinstance(x, numbers.Number):
         return
     if isinstance(x, np.ndarray | np.generic | jax.Array):
@@ -87,9 +90,9 @@ def check_positive(name: str, x: Any) -> None:
 
 def check_at_least(name: str, x: Any, other_name: str, other: Any, *, strict: bool = False) -> None:
     """``x >= other`` (``x > other`` when ``strict``) when both are concrete."""
-    if is_traced(x) or is_traced(other):
+    a, b = concrete(name, x), concrete(other_name, other)  # type and shape errors name the right argument
+    if a is None or b is None:
         return
-    a, b = float(np.asarray(x)), float(np.asarray(other))
     if (a <= b) if strict else (a < b):
         rel = ">" if strict else ">="
         raise ValueError(f"{name} must be {rel} {other_name} ({other!r}), got {x!r}")
@@ -138,9 +141,11 @@ def as_count(count) -> jax.Array:
 
     Python ints go through ``float`` first so counts beyond 2**31 do not overflow int32.
     """
-    if isinstance(count, bool):
-        raise TypeError(f"count must be a number, got the bool {count!r}")
+    if isinstance(count, bool) or count is None:
+        raise TypeError(f"count must be a number or an array of numbers, got {count!r}")
     if isinstance(count, int):
         count = float(count)
     c = jnp.asarray(count)
+    if not (jnp.issubdtype(c.dtype, jnp.integer) or jnp.issubdtype(c.dtype, jnp.floating)):
+        raise TypeError(f"count must be real numbers, got an array of dtype {c.dtype}")
     return jnp.maximum(c.astype(float_dtype()), 0.0)
