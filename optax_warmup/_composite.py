@@ -185,6 +185,7 @@ def warmup_exponential_decay_schedule(
       >>> float(ow.warmup_exponential_decay_schedule(0.0, 1.0, 10, 10, 0.5)(30))
       0.25
     """
+    V.check_finite("peak_value", peak_value)  # before the tail, whose checks would call it init_value
     tail = _decay.exponential_decay(peak_value, transition_steps, decay_rate, transition_begin, staircase, end_value)
     return _warmup_then_fn(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent, tail)
 

@@ -310,6 +310,7 @@ def _check_onecycle(transition_steps, peak_value, pct_start, div_factor, final_d
     V.check_positive("transition_steps", transition_steps)
     V.check_finite("peak_value", peak_value)
     V.check_nonnegative("pct_start", pct_start)
+    V.check_nonnegative("pct_final", pct_final)
     V.check_at_least("pct_final", pct_final, "pct_start", pct_start)
     if V.concrete("pct_final", pct_final) is not None and float(pct_final) > 1.0:
         raise ValueError(f"pct_final must be <= 1, got {pct_final!r}")

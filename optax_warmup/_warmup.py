@@ -129,6 +129,7 @@ def warmup_factor(
       >>> float(ow.warmup_factor(4)(1))
       0.25
     """
+    V.check_finite("init_factor", init_factor)  # warmup_schedule's checks would call it init_value
     return warmup_schedule(init_factor, 1.0, warmup_steps, shape, exponent)
 
 
