@@ -248,8 +248,9 @@ def noam_schedule(d_model: ArrayLike, warmup_steps: ArrayLike, scale: ArrayLike 
         has_warmup = w > 0
         ramp = jnp.where(has_warmup, n * jnp.where(has_warmup, w, 1.0) ** -1.5, jnp.inf)
         d = jnp.maximum(V.sanitize_length(jnp, d_model), 1e-12)
-        value = V.sanitize_value(jnp, scale) * jax.lax.rsqrt(d) * jnp.minimum(jax.lax.rsqrt(n), ramp)
-        return value.astype(V.float_dtype())
+        # scale is >= 0 (clamped like a length when traced); the product is clamped like every value.
+        value = V.sanitize_length(jnp, scale) * jax.lax.rsqrt(d) * jnp.minimum(jax.lax.rsqrt(n), ramp)
+        return V.sanitize_value(jnp, value)
 
     return schedule
 
