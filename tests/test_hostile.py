@@ -1,0 +1,561 @@
+"""Hostile inputs, argument by argument, for every public function.
+
+Concrete bad values (wrong types, wrong shapes, NaN, inf, out-of-range numbers, unknown shape names) raise a
+``ValueError`` or ``TypeError`` whose message names the argument. Values that are legitimately allowed (a negative
+``end_value``, say) are marked as such in the table and must give a finite schedule. The same numbers passed as
+TRACED arrays cannot be checked, so they are clamped: the schedule stays finite (rules in ``docs/guarantees.md``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import optax_warmup as ow
+
+# Argument kinds. Every numeric kind rejects str, None, list, complex, bool, a 1-D array, NaN and +-inf.
+VALUE = "value"  # any finite number, negative allowed
+NONNEG = "nonneg"  # >= 0 (lengths, exponents, factors)
+POS = "pos"  # > 0
+MULT = "mult"  # >= 1 (cycle_mult)
+FRACTION = "fraction"  # in [0, 1] (pct_start, pct_final)
+OPTIONAL_VALUE = "optional value"  # None allowed
+OPTIONAL_POS = "optional pos"
+CHOICE = "choice"
+BOOL = "bool"
+CALLABLE = "callable"
+STRUCTURE = "structure"  # lists/dicts: tested by their own cases below
+
+NUMERIC = {VALUE, NONNEG, POS, MULT, FRACTION, OPTIONAL_VALUE, OPTIONAL_POS}
+WARMUP = {"warmup_shape": ("linear", CHOICE), "warmup_exponent": (2.0, NONNEG)}
+
+TABLE: dict[str, tuple] = {
+    "constant_schedule": (ow.constant_schedule, {"value": (0.1, VALUE)}),
+    "polynomial_schedule": (
+        ow.polynomial_schedule,
+        {
+            "init_value": (1.0, VALUE),
+            "end_value": (0.0, VALUE),
+            "power": (2.0, NONNEG),
+            "transition_steps": (10, NONNEG),
+            "transition_begin": (0, NONNEG),
+        },
+    ),
+    "linear_schedule": (
+        ow.linear_schedule,
+        {
+            "init_value": (1.0, VALUE),
+            "end_value": (0.0, VALUE),
+            "transition_steps": (10, NONNEG),
+            "transition_begin": (0, NONNEG),
+        },
+    ),
+    "cosine_decay_schedule": (
+        ow.cosine_decay_schedule,
+        {"init_value": (1.0, VALUE), "decay_steps": (100, POS), "alpha": (0.1, VALUE), "exponent": (1.0, NONNEG)},
+    ),
+    "exponential_decay": (
+        ow.exponential_decay,
+        {
+            "init_value": (1.0, VALUE),
+            "transition_steps": (10, POS),
+            "decay_rate": (0.5, POS),
+            "transition_begin": (0, NONNEG),
+            "staircase": (False, BOOL),
+            "end_value": (0.01, OPTIONAL_VALUE),
+        },
+    ),
+    "piecewise_constant_schedule": (
+        ow.piecewise_constant_schedule,
+        {
+            "init_value": (1.0, VALUE),
+            "boundaries_and_scales": ({10: 0.1}, STRUCTURE),
+            "boundaries": (None, STRUCTURE),
+            "scales": (None, STRUCTURE),
+        },
+    ),
+    "piecewise_interpolate_schedule": (
+        ow.piecewise_interpolate_schedule,
+        {
+            "interpolate_type": ("linear", CHOICE),
+            "init_value": (1.0, VALUE),
+            "boundaries_and_scales": ({10: 0.1}, STRUCTURE),
+            "boundaries": (None, STRUCTURE),
+            "scales": (None, STRUCTURE),
+        },
+    ),
+    "linear_onecycle_schedule": (
+        ow.linear_onecycle_schedule,
+        {
+            "transition_steps": (100, POS),
+            "peak_value": (1.0, VALUE),
+            "pct_start": (0.3, FRACTION),
+            "pct_final": (0.85, FRACTION),
+            "div_factor": (25.0, POS),
+            "final_div_factor": (1e4, POS),
+        },
+    ),
+    "cosine_onecycle_schedule": (
+        ow.cosine_onecycle_schedule,
+        {
+            "transition_steps": (100, POS),
+            "peak_value": (1.0, VALUE),
+            "pct_start": (0.3, FRACTION),
+            "div_factor": (25.0, POS),
+            "final_div_factor": (1e4, POS),
+        },
+    ),
+    "warmup_constant_schedule": (
+        ow.warmup_constant_schedule,
+        {"init_value": (0.0, VALUE), "peak_value": (1.0, VALUE), "warmup_steps": (10, NONNEG), **WARMUP},
+    ),
+    "warmup_cosine_decay_schedule": (
+        ow.warmup_cosine_decay_schedule,
+        {
+            "init_value": (0.0, VALUE),
+            "peak_value": (1.0, VALUE),
+            "warmup_steps": (10, NONNEG),
+            "decay_steps": (100, POS),
+            "end_value": (0.0, VALUE),
+            "exponent": (1.0, NONNEG),
+            **WARMUP,
+        },
+    ),
+    "warmup_linear_decay_schedule": (
+        ow.warmup_linear_decay_schedule,
+        {
+            "init_value": (0.0, VALUE),
+            "peak_value": (1.0, VALUE),
+            "warmup_steps": (10, NONNEG),
+            "decay_steps": (100, POS),
+            "end_value": (0.0, VALUE),
+            **WARMUP,
+        },
+    ),
+    "warmup_polynomial_decay_schedule": (
+        ow.warmup_polynomial_decay_schedule,
+        {
+            "init_value": (0.0, VALUE),
+            "peak_value": (1.0, VALUE),
+            "warmup_steps": (10, NONNEG),
+            "decay_steps": (100, POS),
+            "end_value": (0.0, VALUE),
+            "power": (2.0, NONNEG),
+            **WARMUP,
+        },
+    ),
+    "warmup_exponential_decay_schedule": (
+        ow.warmup_exponential_decay_schedule,
+        {
+            "init_value": (0.0, VALUE),
+            "peak_value": (1.0, VALUE),
+            "warmup_steps": (10, NONNEG),
+            "transition_steps": (10, POS),
+            "decay_rate": (0.5, POS),
+            "transition_begin": (0, NONNEG),
+            "staircase": (False, BOOL),
+            "end_value": (0.01, OPTIONAL_VALUE),
+            **WARMUP,
+        },
+    ),
+    "warmup_rsqrt_schedule": (
+        ow.warmup_rsqrt_schedule,
+        {
+            "init_value": (0.0, VALUE),
+            "peak_value": (1.0, VALUE),
+            "warmup_steps": (10, NONNEG),
+            "timescale": (10.0, OPTIONAL_POS),
+            **WARMUP,
+        },
+    ),
+    "noam_schedule": (
+        ow.noam_schedule,
+        {"d_model": (512, POS), "warmup_steps": (4000, NONNEG), "scale": (1.0, NONNEG)},
+    ),
+    "warmup_stable_decay_schedule": (
+        ow.warmup_stable_decay_schedule,
+        {
+            "init_value": (0.0, VALUE),
+            "peak_value": (1.0, VALUE),
+            "warmup_steps": (10, NONNEG),
+            "stable_steps": (80, NONNEG),
+            "decay_steps": (10, NONNEG),
+            "end_value": (0.0, VALUE),
+            "decay_shape": ("linear", CHOICE),
+            **WARMUP,
+        },
+    ),
+    "warmup_cosine_restarts_schedule": (
+        ow.warmup_cosine_restarts_schedule,
+        {
+            "init_value": (0.0, VALUE),
+            "peak_value": (1.0, VALUE),
+            "warmup_steps": (10, NONNEG),
+            "cycle_steps": (100, POS),
+            "cycle_mult": (2.0, MULT),
+            "peak_decay": (0.5, NONNEG),
+            "end_value": (0.0, VALUE),
+            "num_cycles": (3, OPTIONAL_POS),
+            **WARMUP,
+        },
+    ),
+    "sgdr_schedule": (
+        ow.sgdr_schedule,
+        {"cosine_kwargs": ([dict(init_value=0.0, peak_value=1.0, warmup_steps=10, decay_steps=100)], STRUCTURE)},
+    ),
+    "join_schedules": (
+        ow.join_schedules,
+        {
+            "schedules": ([ow.constant_schedule(1.0), ow.constant_schedule(0.5)], STRUCTURE),
+            "boundaries": ([10], STRUCTURE),
+        },
+    ),
+    "phase_schedule": (ow.phase_schedule, {"phases": ([ow.Phase(10, 0.0, 1.0)], STRUCTURE)}),
+    "warmup_schedule": (
+        ow.warmup_schedule,
+        {
+            "init_value": (0.0, VALUE),
+            "peak_value": (1.0, VALUE),
+            "warmup_steps": (10, NONNEG),
+            "shape": ("linear", CHOICE),
+            "exponent": (2.0, NONNEG),
+        },
+    ),
+    "warmup_factor": (
+        ow.warmup_factor,
+        {
+            "warmup_steps": (10, NONNEG),
+            "shape": ("linear", CHOICE),
+            "init_factor": (0.0, VALUE),
+            "exponent": (2.0, NONNEG),
+        },
+    ),
+    "with_warmup": (
+        ow.with_warmup,
+        {
+            "schedule": (ow.cosine_decay_schedule(1.0, 100), CALLABLE),
+            "warmup_steps": (10, NONNEG),
+            "init_value": (0.0, VALUE),
+            **WARMUP,
+        },
+    ),
+    "warmup_overlay": (
+        ow.warmup_overlay,
+        {
+            "schedule": (ow.cosine_decay_schedule(1.0, 100), CALLABLE),
+            "warmup_steps": (10, NONNEG),
+            "init_factor": (0.0, VALUE),
+            **WARMUP,
+        },
+    ),
+}
+
+COUNTS = np.asarray([0, 1, 5, 10, 11, 99, 100, 101, 1000, 2**31 - 1, -1], dtype=np.int32)
+
+# (bad value, expected exception) for every numeric argument.
+TYPE_ERRORS = [
+    ("abc", TypeError),
+    ([1.0], TypeError),
+    (1 + 2j, TypeError),
+    (True, TypeError),
+    (np.complex64(1.0), TypeError),
+    (jnp.array(True), TypeError),
+]
+NON_FINITE = [
+    (math.nan, ValueError),
+    (math.inf, ValueError),
+    (-math.inf, ValueError),
+    (np.float32("nan"), ValueError),
+    (jnp.array(jnp.inf), ValueError),
+]
+SHAPE_ERRORS = [(np.ones(2), ValueError), (jnp.ones((1,)), ValueError)]
+OUT_OF_RANGE = {
+    VALUE: [],
+    OPTIONAL_VALUE: [],
+    NONNEG: [-1.0, -1e-9],
+    POS: [0.0, -1.0],
+    OPTIONAL_POS: [0.0, -1.0],
+    MULT: [0.5, -1.0],
+    FRACTION: [-0.1],
+}
+# Values allowed although unusual: each must give a finite schedule.
+ALLOWED = {
+    VALUE: [-1.0, 0.0, 1e30, -1e30, 1e-30],
+    OPTIONAL_VALUE: [None, -1.0, 0.0],
+    NONNEG: [0.0, 1e9],
+    POS: [1e-6, 1e9],
+    OPTIONAL_POS: [None, 1e-6],
+    MULT: [1.0, 5.0],
+    FRACTION: [0.0, 1.0],
+}
+
+
+def _defaults(name):
+    return {arg: default for arg, (default, _) in TABLE[name][1].items()}
+
+
+def _bad_cases():
+    for name, (_, args) in TABLE.items():
+        for arg, (_, kind) in args.items():
+            bad: list = []
+            if kind in NUMERIC:
+                bad += TYPE_ERRORS + NON_FINITE + SHAPE_ERRORS + [(v, ValueError) for v in OUT_OF_RANGE[kind]]
+                if not kind.startswith("optional"):
+                    bad.append((None, TypeError))
+            elif kind == CHOICE:
+                bad += [("no-such-shape", ValueError), (3, TypeError), (None, TypeError), (["linear"], TypeError)]
+            elif kind == BOOL:
+                bad += [("yes", TypeError), (1, TypeError), (None, TypeError)]
+            elif kind == CALLABLE:
+                bad += [(3, TypeError), (None, TypeError), ("cosine", TypeError)]
+            for value, error in bad:
+                yield pytest.param(name, arg, value, error, id=f"{name}-{arg}={value!r}"[:90])
+
+
+# Where the other arguments' defaults constrain the range (decay_steps > warmup_steps, pct_start <= pct_final).
+ALLOWED_HERE = {
+    ("linear_onecycle_schedule", "pct_start"): [0.0, 0.85],
+    ("linear_onecycle_schedule", "pct_final"): [0.3, 1.0],
+    **{
+        (n, "decay_steps"): [10.5, 1e9]
+        for n in ("warmup_cosine_decay_schedule", "warmup_linear_decay_schedule", "warmup_polynomial_decay_schedule")
+    },
+    **{
+        (n, "warmup_steps"): [0.0, 99.5]
+        for n in ("warmup_cosine_decay_schedule", "warmup_linear_decay_schedule", "warmup_polynomial_decay_schedule")
+    },
+}
+
+
+def _allowed_cases():
+    for name, (_, args) in TABLE.items():
+        for arg, (_, kind) in args.items():
+            for value in ALLOWED_HERE.get((name, arg), ALLOWED.get(kind, [])):
+                yield pytest.param(name, arg, value, id=f"{name}-{arg}={value!r}")
+
+
+def test_table_covers_every_argument_of_every_public_function():
+    public = {n for n in ow.__all__ if callable(getattr(ow, n)) and not isinstance(getattr(ow, n), type)}
+    assert set(TABLE) == public
+    for name, (fn, args) in TABLE.items():
+        assert list(inspect.signature(fn).parameters) == list(args), name
+
+
+def _expected_name(name, arg):
+    return re.escape(arg)
+
+
+@pytest.mark.parametrize(("name", "arg", "value", "error"), list(_bad_cases()))
+def test_bad_argument_raises_naming_it(name, arg, value, error):
+    fn = TABLE[name][0]
+    kwargs = _defaults(name) | {arg: value}
+    with pytest.raises(error, match=_expected_name(name, arg)):
+        fn(**kwargs)
+
+
+@pytest.mark.parametrize(("name", "arg", "value"), list(_allowed_cases()))
+def test_allowed_unusual_value_gives_finite_schedule(name, arg, value):
+    fn = TABLE[name][0]
+    schedule = fn(**(_defaults(name) | {arg: value}))
+    out = np.asarray(schedule(COUNTS))
+    assert out.shape == COUNTS.shape and np.isfinite(out).all(), out
+
+
+# --- structured arguments ------------------------------------------------------------------------------------------
+
+STRUCTURE_CASES = [
+    # (function, kwargs, error, the argument the message must name)
+    (
+        ow.piecewise_constant_schedule,
+        dict(init_value=1.0, boundaries_and_scales=[(10, 0.1)]),
+        TypeError,
+        "boundaries_and_scales",
+    ),
+    (ow.piecewise_constant_schedule, dict(init_value=1.0, boundaries_and_scales={10: -0.1}), ValueError, "scales"),
+    (ow.piecewise_constant_schedule, dict(init_value=1.0, boundaries_and_scales={10: math.nan}), ValueError, "scales"),
+    (ow.piecewise_constant_schedule, dict(init_value=1.0, boundaries_and_scales={-10: 0.1}), ValueError, "boundaries"),
+    (ow.piecewise_constant_schedule, dict(init_value=1.0, boundaries_and_scales={"a": 0.1}), TypeError, "boundaries"),
+    (ow.piecewise_constant_schedule, dict(init_value=1.0, boundaries=[10, 20], scales=[0.1]), ValueError, "scales"),
+    (ow.piecewise_constant_schedule, dict(init_value=1.0, boundaries=[10]), ValueError, "scales"),
+    (
+        ow.piecewise_constant_schedule,
+        dict(init_value=1.0, boundaries=[math.inf], scales=[0.1]),
+        ValueError,
+        "boundaries",
+    ),
+    (ow.piecewise_constant_schedule, dict(init_value=1.0, boundaries=[10], scales=["x"]), TypeError, "scales"),
+    (
+        ow.piecewise_constant_schedule,
+        dict(init_value=1.0, boundaries_and_scales={10: 0.1}, boundaries=[1], scales=[1.0]),
+        ValueError,
+        "boundaries",
+    ),
+    (
+        ow.piecewise_interpolate_schedule,
+        dict(interpolate_type="linear", init_value=1.0, boundaries_and_scales={10: -1.0}),
+        ValueError,
+        "scales",
+    ),
+    (
+        ow.piecewise_interpolate_schedule,
+        dict(interpolate_type="linear", init_value=1.0, boundaries=[None], scales=[1.0]),
+        TypeError,
+        "boundaries",
+    ),
+    (ow.sgdr_schedule, dict(cosine_kwargs=[]), ValueError, "cosine_kwargs"),
+    (
+        ow.sgdr_schedule,
+        dict(cosine_kwargs=[dict(init_value=0.0, peak_value=1.0, warmup_steps=10)]),
+        ValueError,
+        "decay_steps",
+    ),
+    (ow.sgdr_schedule, dict(cosine_kwargs=["x"]), ValueError, "cosine_kwargs"),
+    (
+        ow.sgdr_schedule,
+        dict(cosine_kwargs=[dict(init_value=0.0, peak_value=math.nan, warmup_steps=10, decay_steps=100)]),
+        ValueError,
+        "peak_value",
+    ),
+    (
+        ow.sgdr_schedule,
+        dict(cosine_kwargs=[dict(init_value=0.0, peak_value=1.0, warmup_steps=100, decay_steps=100)]),
+        ValueError,
+        "decay_steps",
+    ),
+    (ow.join_schedules, dict(schedules=[], boundaries=[]), ValueError, "schedules"),
+    (ow.join_schedules, dict(schedules=[ow.constant_schedule(1.0)] * 3, boundaries=[10]), ValueError, "boundaries"),
+    (ow.join_schedules, dict(schedules=[ow.constant_schedule(1.0), 3.0], boundaries=[10]), TypeError, "schedules"),
+    (ow.join_schedules, dict(schedules=[ow.constant_schedule(1.0)] * 3, boundaries=[20, 10]), ValueError, "boundaries"),
+    (ow.join_schedules, dict(schedules=[ow.constant_schedule(1.0)] * 2, boundaries=[-1]), ValueError, "boundaries"),
+    (
+        ow.join_schedules,
+        dict(schedules=[ow.constant_schedule(1.0)] * 2, boundaries=[math.nan]),
+        ValueError,
+        "boundaries",
+    ),
+    (ow.join_schedules, dict(schedules=[ow.constant_schedule(1.0)] * 2, boundaries=["10"]), TypeError, "boundaries"),
+    (ow.phase_schedule, dict(phases=[]), ValueError, "phases"),
+    (ow.phase_schedule, dict(phases=[ow.Phase(10, 0.0, 1.0, "no-such-shape")]), ValueError, "shape"),
+    (ow.phase_schedule, dict(phases=[ow.Phase(-1, 0.0, 1.0)]), ValueError, "length"),
+    (ow.phase_schedule, dict(phases=[ow.Phase(10, math.nan, 1.0)]), ValueError, "start"),
+    (ow.phase_schedule, dict(phases=[ow.Phase(10, 0.0, math.inf)]), ValueError, "end"),
+    (ow.phase_schedule, dict(phases=[ow.Phase(10, 0.0, 1.0, "polynomial", -2.0)]), ValueError, "param"),
+    (ow.phase_schedule, dict(phases=[ow.Phase(10, 0.0, "x")]), TypeError, "end"),
+    # Cross-argument checks name both arguments.
+    (
+        ow.warmup_cosine_decay_schedule,
+        dict(init_value=0.0, peak_value=1.0, warmup_steps=100, decay_steps=100),
+        ValueError,
+        "warmup_steps",
+    ),
+    (
+        ow.linear_onecycle_schedule,
+        dict(transition_steps=100, peak_value=1.0, pct_start=0.9, pct_final=0.5),
+        ValueError,
+        "pct_start",
+    ),
+    (ow.linear_onecycle_schedule, dict(transition_steps=100, peak_value=1.0, pct_final=1.5), ValueError, "pct_final"),
+    (
+        ow.warmup_schedule,
+        dict(init_value=0.0, peak_value=1.0, warmup_steps=10, shape="geometric"),
+        ValueError,
+        "init_value",
+    ),
+    (
+        ow.warmup_stable_decay_schedule,
+        dict(
+            init_value=0.1,
+            peak_value=1.0,
+            warmup_steps=10,
+            stable_steps=10,
+            decay_steps=10,
+            end_value=0.0,
+            decay_shape="exponential",
+        ),
+        ValueError,
+        "end_value",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "kwargs", "error", "arg"),
+    STRUCTURE_CASES,
+    ids=[f"{c[0].__name__}-{c[3]}-{i}" for i, c in enumerate(STRUCTURE_CASES)],
+)
+def test_bad_structured_argument_raises_naming_it(fn, kwargs, error, arg):
+    with pytest.raises(error, match=re.escape(arg)):
+        fn(**kwargs)
+
+
+@pytest.mark.parametrize("count", ["3", None, True, 1 + 2j, np.complex64(1.0), jnp.array([True])])
+def test_bad_count_raises(count):
+    schedule = ow.warmup_cosine_decay_schedule(0.0, 1.0, 10, 100)
+    with pytest.raises(TypeError):
+        schedule(count)
+
+
+# --- the same values, traced ---------------------------------------------------------------------------------------
+
+# Every hostile number a sweep could feed in; the schedule must stay finite for each (clamping rules in
+# docs/guarantees.md).
+TRACED_HOSTILE = np.asarray(
+    [np.nan, np.inf, -np.inf, -1.0, -1e-9, 0.0, 1e-45, 1e-30, 1e30, 3e38, -3e38, 0.5, 2**31, 1e12], np.float32
+)
+
+
+def _traced_cases():
+    for name, (_, args) in TABLE.items():
+        numeric = [arg for arg, (_, kind) in args.items() if kind in NUMERIC]
+        if numeric:
+            yield pytest.param(name, numeric, id=name)
+
+
+@pytest.mark.parametrize(("name", "numeric"), list(_traced_cases()))
+def test_traced_hostile_values_give_finite_results(name, numeric):
+    """Each numeric argument in turn takes every hostile value, traced; one compile per function (a vmap over the
+    table of (argument, value) rows), all other arguments traced at their defaults."""
+    fn = TABLE[name][0]
+    defaults = _defaults(name)
+    static = {k: v for k, v in defaults.items() if k not in numeric}
+    rows = {k: [] for k in numeric}
+    for arg in numeric:
+        for value in TRACED_HOSTILE:
+            for k in numeric:
+                default = defaults[k] if defaults[k] is not None else 1.0
+                rows[k].append(value if k == arg else np.float32(default))
+    batch = {k: np.asarray(v, np.float32) for k, v in rows.items()}
+
+    def evaluate(hp):
+        return fn(**static, **hp)(COUNTS)
+
+    out = np.asarray(jax.jit(jax.vmap(evaluate))(batch))
+    assert out.shape == (len(numeric) * len(TRACED_HOSTILE), len(COUNTS))
+    bad = ~np.isfinite(out)
+    where = [(numeric[i // len(TRACED_HOSTILE)], TRACED_HOSTILE[i % len(TRACED_HOSTILE)]) for i in np.where(bad)[0]]
+    assert not bad.any(), f"non-finite for (argument, traced value): {sorted(set(where))[:10]}"
+    # Every value is clamped to +-1e30.
+    assert np.abs(out).max() <= 1e30 * 1.0001
+
+
+def test_traced_hostile_values_in_optax_optimizer():
+    """A traced NaN warmup length inside optax.adamw: the parameters stay finite."""
+
+    def run(warmup_steps):
+        opt = optax.adamw(ow.warmup_cosine_decay_schedule(0.0, 1e-3, warmup_steps, 100.0))
+        params = jnp.ones(3)
+        state = opt.init(params)
+        for _ in range(3):
+            updates, state = opt.update(jnp.ones(3), state, params)
+            params = optax.apply_updates(params, updates)
+        return params
+
+    out = jax.jit(jax.vmap(run))(jnp.asarray([jnp.nan, jnp.inf, -1.0, 1e30, 200.0]))
+    assert np.isfinite(np.asarray(out)).all()
