@@ -30,6 +30,7 @@ from optax_warmup._decay import (
 )
 from optax_warmup._join import join_schedules
 from optax_warmup._phases import Phase, PhaseSchedule, phase_schedule
+from optax_warmup._precision import scale_by_schedule_f32
 from optax_warmup._shapes import SHAPES, WARMUP_SHAPES, WSD_DECAY_SHAPES
 from optax_warmup._warmup import warmup_factor, warmup_overlay, warmup_schedule, with_warmup
 
@@ -53,6 +54,7 @@ __all__ = [
     "piecewise_constant_schedule",
     "piecewise_interpolate_schedule",
     "polynomial_schedule",
+    "scale_by_schedule_f32",
     "sgdr_schedule",
     "warmup_constant_schedule",
     "warmup_cosine_decay_schedule",
