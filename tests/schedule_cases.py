@@ -19,6 +19,9 @@ from hypothesis import strategies as st
 
 import optax_warmup as ow
 
+# Public names that are gradient transformations, not schedules (tested in test_precision / test_resume / ...).
+TRANSFORMATIONS = {"scale_by_schedule_f32"}
+
 F32_MAX_LENGTH = 2**31  # what 2**31 - 1 becomes in float32
 HUGE = 1e30  # the library's clamp for traced values (``_validate._MAX_VALUE``)
 
@@ -1134,7 +1137,7 @@ DROP_INS = [c for c in CASES if c.optax is not None]
 
 def public_schedule_factories() -> set[str]:
     """Every public callable of the package that builds a schedule (what the registry must cover)."""
-    skip = {"Phase", "PhaseSchedule", "SHAPES", "WARMUP_SHAPES", "WSD_DECAY_SHAPES"}
+    skip = {"Phase", "PhaseSchedule", "SHAPES", "WARMUP_SHAPES", "WSD_DECAY_SHAPES", *TRANSFORMATIONS}
     return {n for n in ow.__all__ if n not in skip}
 
 

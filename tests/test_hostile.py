@@ -217,6 +217,7 @@ TABLE: dict[str, tuple] = {
             "boundaries": ([10], STRUCTURE),
         },
     ),
+    "scale_by_schedule_f32": (ow.scale_by_schedule_f32, {"step_size_fn": (ow.constant_schedule(1.0), CALLABLE)}),
     "phase_schedule": (ow.phase_schedule, {"phases": ([ow.Phase(10, 0.0, 1.0)], STRUCTURE)}),
     "warmup_schedule": (
         ow.warmup_schedule,
