@@ -98,6 +98,7 @@ def untuned_warmup(b2: ArrayLike, shape: str = "linear") -> Schedule:
       >>> round(float(f(0)), 6), float(f(99)), float(f(199))
       (0.005, 0.5, 1.0)
     """
+    V.check_choice("shape", shape, UNTUNED_SHAPES)
     length = untuned_warmup_steps(b2, "linear")
     factor = warmup_factor(length, shape)
 
