@@ -5,6 +5,7 @@ Schedules are pure functions ``count -> value`` usable wherever Optax takes a sc
 hyperparameter may be a traced array, so ``jit``, ``vmap`` over hyperparameters and ``grad`` all work.
 """
 
+from optax_warmup._adaptive import AdaptiveWarmupState, adaptive_warmup
 from optax_warmup._composite import (
     noam_schedule,
     sgdr_schedule,
@@ -52,10 +53,12 @@ __all__ = [
     "SHAPES",
     "WARMUP_SHAPES",
     "WSD_DECAY_SHAPES",
+    "AdaptiveWarmupState",
     "ClipByGlobalNormState",
     "Phase",
     "PhaseSchedule",
     "ScaleByWarmupState",
+    "adaptive_warmup",
     "batch_size_warmup",
     "clip_by_global_norm_schedule",
     "constant_schedule",

@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from optax_warmup._adaptive import AdaptiveWarmupState
 from optax_warmup._transforms import ClipByGlobalNormState, ScaleByWarmupState
 
 # The names our states report, and the ones that multiply the learning rate.
@@ -27,6 +28,9 @@ def _records(node: Any, path: tuple[str, ...], out: list) -> None:
     if isinstance(node, tuple) and hasattr(node, "_fields"):  # a NamedTuple state
         if isinstance(node, ScaleByWarmupState):
             out.append((path, "warmup_factor", node.factor))
+        elif isinstance(node, AdaptiveWarmupState):
+            out.append((path, "warmup_factor", node.factor))
+            out.append((path, "warmup_progress", node.progress))
         elif isinstance(node, ClipByGlobalNormState):
             out.append((path, "max_norm", node.max_norm))
         hyperparams = getattr(node, "hyperparams", None)
@@ -54,9 +58,9 @@ def current_hyperparams(opt_state: Any) -> dict[str, jax.Array]:
 
     Walks the state tree and reports every ``optax.inject_hyperparams`` value (``learning_rate``, ``b1``,
     ``weight_decay``, ...) and this library's transformation states (``warmup_factor``,
-    ``max_norm`` of ``clip_by_global_norm_schedule``). Names inside a dict of the state
-    (``optax.partition`` groups, ``optax.named_chain`` names) are prefixed by its keys, ``"head/learning_rate"``;
-    a name that occurs twice at the same place gets a suffix, ``"warmup_factor_1"``.
+    ``warmup_progress`` of ``adaptive_warmup``, ``max_norm`` of ``clip_by_global_norm_schedule``). Names inside a
+    dict of the state (``optax.partition`` groups, ``optax.named_chain`` names) are prefixed by its keys,
+    ``"head/learning_rate"``; a name that occurs twice at the same place gets a suffix, ``"warmup_factor_1"``.
 
     Each value is the one used in the last update (before the first update: the value for count 0), which is
     what ``inject_hyperparams`` stores. Works on plain Optax states, Flax ``TrainState.opt_state`` and
@@ -84,7 +88,7 @@ def current_learning_rate(opt_state: Any) -> jax.Array | dict[str, jax.Array]:
     """The learning rate the last update used: the injected ``learning_rate`` times our warmup factors over it.
 
     The learning rate must have been injected (``optax.inject_hyperparams(optax.adamw)(learning_rate=...)``, or
-    ``per_group_warmup``); a ``warmup_factor`` of ``scale_by_warmup`` / ``scale_by_radam_warmup`` / ... applies to the
+    ``per_group_warmup``); a ``warmup_factor`` of ``scale_by_warmup`` / ``adaptive_warmup`` / ... applies to the
     learning rates in its own part of the state and below it (``optax.chain(partition, scale_by_warmup(...))``
     scales every group).
 
