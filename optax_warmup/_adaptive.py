@@ -59,11 +59,24 @@ def _check_ratio(name: str, x: Any) -> None:
         raise ValueError(f"{name} must be a finite number >= 1, got {x!r}")
 
 
-def _running_stats(mean, var, n, x, decay):
-    """One step of an exponential moving mean / variance; the exact mean and variance while ``n < 1/(1-decay)``."""
-    alpha = jnp.maximum(1.0 - decay, 1.0 / (n.astype(mean.dtype) + 1.0))
+def _spike_test(x, mean, var, count, floor, h):
+    """Whether ``x`` spikes above its statistics: ``x - mean > max(z std, floor)`` once they hold enough values."""
+    ready = count.astype(mean.dtype) >= h["min_obs"]
+    margin = jnp.maximum(h["zscore"] * jnp.sqrt(var), floor)
+    return ready & (x - mean > margin), ready, margin
+
+
+def _observe(x, mean, var, count, ready, margin, ok, decay):
+    """Adds ``x`` (clipped to the spike threshold once ``ready``) to the running statistics when ``ok``.
+
+    An exponential moving mean and variance, which are the exact running mean and variance while
+    ``count < 1 / (1 - decay)``.
+    """
+    x = jnp.where(ready, jnp.minimum(x, mean + margin), x)
+    alpha = jnp.maximum(1.0 - decay, 1.0 / (count.astype(mean.dtype) + 1.0))
     delta = x - mean
-    return mean + alpha * delta, (1.0 - alpha) * (var + alpha * delta * delta)
+    new_mean, new_var = mean + alpha * delta, (1.0 - alpha) * (var + alpha * delta * delta)
+    return jnp.where(ok, new_mean, mean), jnp.where(ok, new_var, var), jnp.where(ok, optax.safe_increment(count), count)
 
 
 def adaptive_warmup(
@@ -196,13 +209,14 @@ def adaptive_warmup(
         loss = jnp.where(finite, loss, 0.0)
 
         # Spike tests against the statistics so far.
-        norm_margin = jnp.maximum(h["zscore"] * jnp.sqrt(state.norm_var), h["log_norm_ratio"])
-        norm_ready = state.norm_count.astype(f32) >= h["min_obs"]
-        spike = norm_ready & (x - state.norm_mean > norm_margin)
-        loss_margin = jnp.maximum(h["zscore"] * jnp.sqrt(state.loss_var), h["loss_margin"] * jnp.abs(state.loss_mean))
-        loss_ready = state.loss_count.astype(f32) >= h["min_obs"]
+        spike, norm_ready, norm_margin = _spike_test(
+            x, state.norm_mean, state.norm_var, state.norm_count, h["log_norm_ratio"], h
+        )
+        loss_stats = (state.loss_mean, state.loss_var, state.loss_count)
         if has_loss:
-            spike = spike | (loss_ready & (loss - state.loss_mean > loss_margin))
+            loss_floor = h["loss_margin"] * jnp.abs(state.loss_mean)
+            loss_spike, loss_ready, loss_margin = _spike_test(loss, *loss_stats, loss_floor, h)
+            spike = spike | loss_spike
         spike = finite & spike
         unstable = spike | ~finite
         drop = ~finite | (spike if skip_spikes else jnp.zeros([], bool))
@@ -214,18 +228,11 @@ def adaptive_warmup(
         next_progress = jnp.where(unstable, backed, jnp.minimum(state.progress + 1.0, h["length"]))
 
         # Statistics: finite values only, spikes clipped to the threshold.
-        x_in = jnp.where(norm_ready, jnp.minimum(x, state.norm_mean + norm_margin), x)
-        norm_mean, norm_var = _running_stats(state.norm_mean, state.norm_var, state.norm_count, x_in, h["decay"])
-        norm_mean = jnp.where(finite, norm_mean, state.norm_mean)
-        norm_var = jnp.where(finite, norm_var, state.norm_var)
-        norm_count = jnp.where(finite, optax.safe_increment(state.norm_count), state.norm_count)
-        loss_mean, loss_var, loss_count = state.loss_mean, state.loss_var, state.loss_count
+        norm_stats = _observe(
+            x, state.norm_mean, state.norm_var, state.norm_count, norm_ready, norm_margin, finite, h["decay"]
+        )
         if has_loss:
-            l_in = jnp.where(loss_ready, jnp.minimum(loss, state.loss_mean + loss_margin), loss)
-            new_mean, new_var = _running_stats(loss_mean, loss_var, loss_count, l_in, h["decay"])
-            loss_mean = jnp.where(finite, new_mean, loss_mean)
-            loss_var = jnp.where(finite, new_var, loss_var)
-            loss_count = jnp.where(finite, optax.safe_increment(loss_count), loss_count)
+            loss_stats = _observe(loss, *loss_stats, loss_ready, loss_margin, finite, h["decay"])
 
         # The inner optimizer never sees a non-finite gradient; a dropped step leaves its state as it was.
         clean = jax.tree.map(lambda g: jnp.where(finite, g, jnp.zeros_like(g)), updates)
@@ -242,12 +249,12 @@ def adaptive_warmup(
             count=optax.safe_increment(state.count),
             progress=next_progress,
             factor=factor,
-            norm_mean=norm_mean,
-            norm_var=norm_var,
-            loss_mean=loss_mean,
-            loss_var=loss_var,
-            norm_count=norm_count,
-            loss_count=loss_count,
+            norm_mean=norm_stats[0],
+            norm_var=norm_stats[1],
+            loss_mean=loss_stats[0],
+            loss_var=loss_stats[1],
+            norm_count=norm_stats[2],
+            loss_count=loss_stats[2],
             num_spikes=jnp.where(spike, optax.safe_increment(state.num_spikes), state.num_spikes),
             num_nonfinite=jnp.where(finite, state.num_nonfinite, optax.safe_increment(state.num_nonfinite)),
             inner_state=inner_state,

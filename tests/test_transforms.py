@@ -247,6 +247,9 @@ def test_radam_warmup_traced_b2_and_clamping():
     assert float(f(0.5, 1000)) == 0.0
     grad = jax.grad(lambda b2: ow.radam_warmup(b2)(20))(0.99)
     assert np.isfinite(float(grad))
+    b2s = jnp.array([0.9, 0.99, 0.999], jnp.float32)
+    batched = jax.vmap(lambda b2: ow.radam_warmup(b2)(49))(b2s)
+    np.testing.assert_allclose(batched, [radam_reference(float(b), 50) for b in b2s], rtol=1e-5)
 
 
 @pytest.mark.parametrize(
