@@ -18,9 +18,13 @@ _FACTOR_NAMES = ("warmup_factor",)
 
 def _unwrap(x: Any) -> Any:
     """A Flax NNX ``Variable`` (``nnx.Optimizer`` wraps every leaf of its state in one) -> its value."""
-    if isinstance(x, jax.Array | np.ndarray | numbers.Number) or not hasattr(x, "get_value"):
+    if isinstance(x, jax.Array | np.ndarray | numbers.Number):
         return x
-    return x.get_value()
+    if hasattr(x, "get_value"):  # flax >= 0.11
+        return x.get_value()
+    if type(x).__module__.startswith("flax.") and hasattr(x, "value"):  # older nnx Variables
+        return x.value
+    return x
 
 
 def _records(node: Any, path: tuple[str, ...], out: list) -> None:
