@@ -49,10 +49,6 @@ def scale_tree(updates, factor):
     return jax.tree.map(scale, updates)
 
 
-def _as_factor(value) -> jax.Array:
-    return jnp.asarray(value, jnp.float32)
-
-
 def scale_by_factor_schedule(factor_schedule: Schedule) -> optax.GradientTransformation:
     """Multiplies updates by ``factor_schedule(count)``: ``optax.scale_by_schedule`` that keeps low-precision dtypes.
 
