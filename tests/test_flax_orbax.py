@@ -53,10 +53,15 @@ def test_train_state_matches_a_plain_optax_loop():
     tx = make_tx()
     state = train_state.TrainState.create(apply_fn=apply_fn, params=init_params(), tx=tx)
     params, opt_state = init_params(), tx.init(init_params())
+
+    @jax.jit
+    def plain_step(params, opt_state):
+        updates, opt_state = tx.update(jax.grad(loss_fn)(params), opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
     for n in range(8):
         state = apply_gradients_step(state)
-        updates, opt_state = jax.jit(tx.update)(jax.grad(loss_fn)(params), opt_state, params)
-        params = optax.apply_updates(params, updates)
+        params, opt_state = plain_step(params, opt_state)
         jax.tree.map(np.testing.assert_array_equal, state.params, params)
         lr = ow.current_learning_rate(state.opt_state)
         assert float(lr) == pytest.approx(float(LR(n)) * min(n / 4, 1.0), rel=1e-6, abs=1e-12)
