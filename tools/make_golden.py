@@ -66,8 +66,12 @@ def _drive(opt, step, n: int) -> list[float]:
 def hf_case(name, learning_rate, num_warmup_steps=None, num_training_steps=None, n=N, **kwargs):
     opt = _opt(learning_rate)
     sched = get_scheduler(name, opt, num_warmup_steps, num_training_steps, scheduler_specific_kwargs=kwargs)
-    args = dict(learning_rate=learning_rate, num_warmup_steps=num_warmup_steps,
-                num_training_steps=num_training_steps, **kwargs)
+    args = dict(
+        learning_rate=learning_rate,
+        num_warmup_steps=num_warmup_steps,
+        num_training_steps=num_training_steps,
+        **kwargs,
+    )
     return dict(peer="hf", name=name, args=args, values=_drive(opt, sched.step, n))
 
 
@@ -101,10 +105,27 @@ def hf_cases():
     yield hf_case("cosine_warmup_with_min_lr", b, 0, 200, min_lr=0.001)
     yield hf_case("cosine_warmup_with_min_lr", b, 1, 100, min_lr_rate=0.1, warmup_lr_rate=0.3)
     yield hf_case("warmup_stable_decay", b, 20, 200, num_decay_steps=50)
-    yield hf_case("warmup_stable_decay", b, 20, 200, num_decay_steps=60, warmup_type="cosine",
-                  decay_type="1-sqrt", min_lr_ratio=0.1)
-    yield hf_case("warmup_stable_decay", b, 30, None, num_decay_steps=40, num_stable_steps=100,
-                  warmup_type="1-sqrt", decay_type="linear", min_lr_ratio=0.05)
+    yield hf_case(
+        "warmup_stable_decay",
+        b,
+        20,
+        200,
+        num_decay_steps=60,
+        warmup_type="cosine",
+        decay_type="1-sqrt",
+        min_lr_ratio=0.1,
+    )
+    yield hf_case(
+        "warmup_stable_decay",
+        b,
+        30,
+        None,
+        num_decay_steps=40,
+        num_stable_steps=100,
+        warmup_type="1-sqrt",
+        decay_type="linear",
+        min_lr_ratio=0.05,
+    )
     yield hf_case("warmup_stable_decay", b, 10, 150, num_decay_steps=50, num_stable_steps=60)  # both: S wins
     yield hf_case("warmup_stable_decay", b, 0, 200, num_decay_steps=100, num_cycles=1.0, min_lr_ratio=0.2)
 
@@ -120,12 +141,18 @@ def torch_case(name, learning_rate, n=N, **kwargs):
     if name == "SequentialLR":
         subs = [_torch_sched(opt, sub, sub_kwargs) for sub, sub_kwargs in kwargs["schedulers"]]
         sched = torch.optim.lr_scheduler.SequentialLR(opt, subs, milestones=kwargs["milestones"])
-        kwargs = dict(schedulers=[[sub, dict(sub_kwargs)] for sub, sub_kwargs in kwargs["schedulers"]],
-                      milestones=list(kwargs["milestones"]))
+        kwargs = dict(
+            schedulers=[[sub, dict(sub_kwargs)] for sub, sub_kwargs in kwargs["schedulers"]],
+            milestones=list(kwargs["milestones"]),
+        )
     else:
         sched = _torch_sched(opt, name, kwargs)
-    return dict(peer="torch", name=name, args=dict(learning_rate=learning_rate, **kwargs),
-                values=_drive(opt, sched.step, n))
+    return dict(
+        peer="torch",
+        name=name,
+        args=dict(learning_rate=learning_rate, **kwargs),
+        values=_drive(opt, sched.step, n),
+    )
 
 
 def torch_cases():
@@ -153,23 +180,56 @@ def torch_cases():
     yield torch_case("OneCycleLR", b, max_lr=0.05, total_steps=200, anneal_strategy="linear", n=201)
     yield torch_case("OneCycleLR", b, max_lr=0.1, total_steps=250, three_phase=True, n=251)
     yield torch_case("OneCycleLR", b, max_lr=1.0, total_steps=10, n=11)
-    yield torch_case("OneCycleLR", b, max_lr=0.1, epochs=10, steps_per_epoch=30, pct_start=0.25,
-                     div_factor=10.0, final_div_factor=100.0, n=301)
+    yield torch_case(
+        "OneCycleLR",
+        b,
+        max_lr=0.1,
+        epochs=10,
+        steps_per_epoch=30,
+        pct_start=0.25,
+        div_factor=10.0,
+        final_div_factor=100.0,
+        n=301,
+    )
     yield torch_case("CyclicLR", b, base_lr=0.01, max_lr=0.1, step_size_up=20)
-    yield torch_case("CyclicLR", b, base_lr=0.01, max_lr=0.1, step_size_up=20, step_size_down=40,
-                     mode="triangular2")
+    yield torch_case(
+        "CyclicLR", b, base_lr=0.01, max_lr=0.1, step_size_up=20, step_size_down=40, mode="triangular2"
+    )
     yield torch_case("CyclicLR", b, base_lr=0.001, max_lr=0.1, step_size_up=15, mode="exp_range", gamma=0.99)
-    yield torch_case("SequentialLR", b, schedulers=[("LinearLR", dict(start_factor=0.01, total_iters=20)),
-                                                    ("CosineAnnealingLR", dict(T_max=180))], milestones=[20])
-    yield torch_case("SequentialLR", b, schedulers=[("ConstantLR", dict(factor=0.1, total_iters=10)),
-                                                    ("ExponentialLR", dict(gamma=0.99))], milestones=[10])
-    yield torch_case("SequentialLR", b, schedulers=[("LinearLR", dict(start_factor=0.1, total_iters=30)),
-                                                    ("ConstantLR", dict(factor=0.5, total_iters=40)),
-                                                    ("StepLR", dict(step_size=50, gamma=0.5))],
-                     milestones=[30, 100])
-    yield torch_case("SequentialLR", b, schedulers=[("LinearLR", dict(start_factor=0.2, total_iters=50)),
-                                                    ("PolynomialLR", dict(total_iters=200, power=2.0))],
-                     milestones=[40])
+    yield torch_case(
+        "SequentialLR",
+        b,
+        schedulers=[
+            ("LinearLR", dict(start_factor=0.01, total_iters=20)),
+            ("CosineAnnealingLR", dict(T_max=180)),
+        ],
+        milestones=[20],
+    )
+    yield torch_case(
+        "SequentialLR",
+        b,
+        schedulers=[("ConstantLR", dict(factor=0.1, total_iters=10)), ("ExponentialLR", dict(gamma=0.99))],
+        milestones=[10],
+    )
+    yield torch_case(
+        "SequentialLR",
+        b,
+        schedulers=[
+            ("LinearLR", dict(start_factor=0.1, total_iters=30)),
+            ("ConstantLR", dict(factor=0.5, total_iters=40)),
+            ("StepLR", dict(step_size=50, gamma=0.5)),
+        ],
+        milestones=[30, 100],
+    )
+    yield torch_case(
+        "SequentialLR",
+        b,
+        schedulers=[
+            ("LinearLR", dict(start_factor=0.2, total_iters=50)),
+            ("PolynomialLR", dict(total_iters=200, power=2.0)),
+        ],
+        milestones=[40],
+    )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -197,8 +257,9 @@ def timm_case(name, learning_rate, n=N, **kwargs):
 def timm_cases():
     b = 0.1
     yield timm_case("cosine", b, t_initial=200, warmup_t=20, warmup_lr_init=1e-4, lr_min=1e-3)
-    yield timm_case("cosine", b, t_initial=200, warmup_t=20, warmup_lr_init=1e-4, lr_min=1e-3,
-                    warmup_prefix=True)
+    yield timm_case(
+        "cosine", b, t_initial=200, warmup_t=20, warmup_lr_init=1e-4, lr_min=1e-3, warmup_prefix=True
+    )
     yield timm_case("cosine", b, t_initial=50, cycle_limit=4, cycle_decay=0.5)
     yield timm_case("cosine", b, t_initial=20, cycle_mul=2.0, cycle_limit=4, lr_min=1e-3)
     yield timm_case("cosine", b, t_initial=30, cycle_mul=1.5, cycle_limit=3, warmup_t=5, warmup_prefix=True)
@@ -209,15 +270,17 @@ def timm_cases():
     yield timm_case("tanh", b, t_initial=100, lb=-5.0, ub=5.0, lr_min=1e-3, cycle_limit=2, cycle_decay=0.5)
     yield timm_case("tanh", b, t_initial=40, cycle_mul=2.0, cycle_limit=3)
     yield timm_case("step", b, decay_t=30, decay_rate=0.5, warmup_t=10, warmup_lr_init=1e-3)
-    yield timm_case("step", b, decay_t=30, decay_rate=0.5, warmup_t=10, warmup_lr_init=1e-3,
-                    warmup_prefix=False)
+    yield timm_case(
+        "step", b, decay_t=30, decay_rate=0.5, warmup_t=10, warmup_lr_init=1e-3, warmup_prefix=False
+    )
     yield timm_case("step", b, decay_t=45, decay_rate=0.8)
     yield timm_case("multistep", b, decay_t=[50, 120, 200], decay_rate=0.5)
     yield timm_case("multistep", b, decay_t=[50, 120, 200], decay_rate=0.5, warmup_t=10, warmup_lr_init=1e-3)
     yield timm_case("multistep", b, decay_t=[1, 60], decay_rate=0.1)
     yield timm_case("poly", b, t_initial=200, power=0.5, warmup_t=20, lr_min=1e-3)
-    yield timm_case("poly", b, t_initial=200, power=2.0, warmup_t=20, warmup_lr_init=1e-3, warmup_prefix=True,
-                    k_decay=1.5)
+    yield timm_case(
+        "poly", b, t_initial=200, power=2.0, warmup_t=20, warmup_lr_init=1e-3, warmup_prefix=True, k_decay=1.5
+    )
     yield timm_case("poly", b, t_initial=100, power=1.0, cycle_limit=2, cycle_decay=0.5)
 
 
@@ -232,31 +295,55 @@ def keras_case(name, n=N, **kwargs):
 def keras_cases():
     yield keras_case("CosineDecay", initial_learning_rate=0.1, decay_steps=200)
     yield keras_case("CosineDecay", initial_learning_rate=0.1, decay_steps=200, alpha=0.1)
-    yield keras_case("CosineDecay", initial_learning_rate=0.0, decay_steps=200, alpha=0.05,
-                     warmup_target=0.1, warmup_steps=30)
-    yield keras_case("CosineDecay", initial_learning_rate=1e-4, decay_steps=100, warmup_target=0.1,
-                     warmup_steps=0)
-    yield keras_case("CosineDecay", initial_learning_rate=0.01, decay_steps=100, warmup_target=0.1,
-                     warmup_steps=250)
+    yield keras_case(
+        "CosineDecay",
+        initial_learning_rate=0.0,
+        decay_steps=200,
+        alpha=0.05,
+        warmup_target=0.1,
+        warmup_steps=30,
+    )
+    yield keras_case(
+        "CosineDecay", initial_learning_rate=1e-4, decay_steps=100, warmup_target=0.1, warmup_steps=0
+    )
+    yield keras_case(
+        "CosineDecay", initial_learning_rate=0.01, decay_steps=100, warmup_target=0.1, warmup_steps=250
+    )
     yield keras_case("CosineDecayRestarts", initial_learning_rate=0.1, first_decay_steps=20)
-    yield keras_case("CosineDecayRestarts", initial_learning_rate=0.1, first_decay_steps=30, t_mul=1.0,
-                     m_mul=0.5, alpha=0.1)
-    yield keras_case("CosineDecayRestarts", initial_learning_rate=0.1, first_decay_steps=10, t_mul=1.5,
-                     m_mul=0.8)
+    yield keras_case(
+        "CosineDecayRestarts",
+        initial_learning_rate=0.1,
+        first_decay_steps=30,
+        t_mul=1.0,
+        m_mul=0.5,
+        alpha=0.1,
+    )
+    yield keras_case(
+        "CosineDecayRestarts", initial_learning_rate=0.1, first_decay_steps=10, t_mul=1.5, m_mul=0.8
+    )
     yield keras_case("CosineDecayRestarts", initial_learning_rate=0.1, first_decay_steps=5, t_mul=3.0)
     yield keras_case("ExponentialDecay", initial_learning_rate=0.1, decay_steps=50, decay_rate=0.5)
-    yield keras_case("ExponentialDecay", initial_learning_rate=0.1, decay_steps=50, decay_rate=0.5,
-                     staircase=True)
+    yield keras_case(
+        "ExponentialDecay", initial_learning_rate=0.1, decay_steps=50, decay_rate=0.5, staircase=True
+    )
     yield keras_case("PolynomialDecay", initial_learning_rate=0.1, decay_steps=200)
-    yield keras_case("PolynomialDecay", initial_learning_rate=0.1, decay_steps=50, end_learning_rate=0.001,
-                     power=2.0, cycle=True)
-    yield keras_case("PolynomialDecay", initial_learning_rate=0.1, decay_steps=150, end_learning_rate=0.01,
-                     power=0.5)
+    yield keras_case(
+        "PolynomialDecay",
+        initial_learning_rate=0.1,
+        decay_steps=50,
+        end_learning_rate=0.001,
+        power=2.0,
+        cycle=True,
+    )
+    yield keras_case(
+        "PolynomialDecay", initial_learning_rate=0.1, decay_steps=150, end_learning_rate=0.01, power=0.5
+    )
     yield keras_case("PiecewiseConstantDecay", boundaries=[50, 120], values=[0.1, 0.05, 0.01])
     yield keras_case("PiecewiseConstantDecay", boundaries=[100], values=[1.0, 0.5])
     yield keras_case("InverseTimeDecay", initial_learning_rate=0.1, decay_steps=10, decay_rate=0.5)
-    yield keras_case("InverseTimeDecay", initial_learning_rate=0.1, decay_steps=10, decay_rate=0.5,
-                     staircase=True)
+    yield keras_case(
+        "InverseTimeDecay", initial_learning_rate=0.1, decay_steps=10, decay_rate=0.5, staircase=True
+    )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -304,8 +391,9 @@ def pw_cases():
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data",
-                                                      "compat_golden.json"))
+    parser.add_argument(
+        "--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data", "compat_golden.json")
+    )
     out = parser.parse_args().out
     cases = [*hf_cases(), *torch_cases(), *timm_cases(), *keras_cases(), *pw_cases()]
     for case in cases:
