@@ -4,8 +4,8 @@
 ``(k+1)``-th update when the scheduler is built with ``t_in_epochs=False`` and driven as in timm's
 ``train.py`` (``step_update(num_updates)`` after each update). That is timm's ``_get_lr(k)``, except at
 ``k = 0`` without warmup, where the optimizer still holds ``learning_rate`` (timm only writes its first value
-after the first update). Values checked against timm 1.0.31 (``tests/data/compat_golden.json``). LR noise is not
-supported.
+after the first update). Values checked against timm 1.0.31 (``tests/data/compat_golden.json``). LR noise is
+not supported.
 
 Quirks reproduced on purpose:
 
