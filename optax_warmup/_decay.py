@@ -299,7 +299,8 @@ def _onecycle_bound(pct, transition_steps):
     xp = V.xp_for(pct, transition_steps)
     if xp is np:
         return float(np.floor(np.float64(pct) * np.float64(transition_steps)))
-    return jnp.floor(V.sanitize_length(jnp, pct) * V.sanitize_length(jnp, transition_steps))
+    # float32 rounds 0.56 * 900 to 503.99997: nudge by 1e-6 relative so the floor matches Python's int().
+    return jnp.floor(V.sanitize_length(jnp, pct) * V.sanitize_length(jnp, transition_steps) * (1.0 + 1e-6))
 
 
 def _check_onecycle(transition_steps, peak_value, pct_start, div_factor, final_div_factor, pct_final=1.0):

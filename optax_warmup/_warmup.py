@@ -177,7 +177,7 @@ def with_warmup(
         c = V.as_count(count)
         w = V.sanitize_length(jnp, warmup_steps)
         after = jnp.asarray(schedule(jnp.maximum(c - w, 0.0)), V.float_dtype())
-        peak = jnp.asarray(schedule(jnp.zeros_like(c)), V.float_dtype())
+        peak = jnp.asarray(schedule(jnp.zeros((), V.float_dtype())), V.float_dtype())
         if warmup_shape == "exponential":
             init = V.sanitize_value(jnp, init_value)
             return init + (after - init) * exponential_factor(c, w)
