@@ -134,7 +134,9 @@ def _polynomial(learning_rate, num_warmup_steps, num_training_steps, lr_end=1e-7
         k = as_count(count)
         b, e = finite(learning_rate), finite(lr_end)
         w, t = finite(num_warmup_steps), finite(num_training_steps)
-        remaining = jnp.clip(1.0 - safe_div(k - w, t - w), 0.0, 1.0)
+        # (T - k) / (T - W), not 1 - (k - W) / (T - W): exactly 0 at k = T even when XLA multiplies by a
+        # reciprocal instead of dividing.
+        remaining = jnp.clip(safe_div(t - k, t - w), 0.0, 1.0)
         remaining = jnp.where(t == w, 0.0, remaining)
         decay = (b - e) * safe_pow(remaining, finite(power)) + e
         value = jnp.where(k < w, b * _warmup(k, w), jnp.where(k > t, e, decay))

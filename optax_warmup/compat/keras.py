@@ -164,12 +164,12 @@ def _polynomial_decay(
         k, d = as_count(count), finite(decay_steps)
         d = jnp.where(d > 0, d, 1.0)
         if cycle:  # the decay restarts from the top at every multiple of decay_steps (count 0 counts as 1)
-            d = d * jnp.where(k == 0, 1.0, jnp.ceil(k / d))
+            d = d * jnp.where(k == 0, 1.0, -floor_div(-k, d))
         else:
             k = jnp.minimum(k, d)
-        p = jnp.clip(k / d, 0.0, 1.0)
+        remaining = jnp.clip((d - k) / d, 0.0, 1.0)
         init, end = finite(initial_learning_rate), finite(end_learning_rate)
-        return _finish((init - end) * safe_pow(1.0 - p, finite(power)) + end)
+        return _finish((init - end) * safe_pow(remaining, finite(power)) + end)
 
     return schedule
 

@@ -38,7 +38,7 @@ _MAX_OFFSET = 10_000
 
 
 def _linear_factor(s, tau):
-    return jnp.minimum(1.0, (s + 1.0) / tau)
+    return jnp.where(s + 1.0 >= tau, 1.0, (s + 1.0) / tau)
 
 
 def _exponential_factor(s, tau):

@@ -128,7 +128,7 @@ def _polynomial_lr(learning_rate, total_iters=5, power=1.0) -> Schedule:
 
     def schedule(count):
         e, n = as_count(count), finite(total_iters)
-        remaining = jnp.clip(1.0 - safe_div(jnp.minimum(n, e), n), 0.0, 1.0)
+        remaining = jnp.clip(safe_div(n - jnp.minimum(n, e), n), 0.0, 1.0)
         f = jnp.where(n > 0, safe_pow(remaining, finite(power)), 1.0)
         return _finish(finite(learning_rate) * f)
 
