@@ -157,7 +157,7 @@ def test_round_trip_through_json(cfg):
     again = from_config(json.loads(saved))
     assert to_config(again) == to_config(s)
     counts = jnp.arange(0, 300, 7)
-    np.testing.assert_array_equal(again(counts), s(counts))
+    np.testing.assert_array_equal(jax.jit(again)(counts), jax.jit(s)(counts))
 
 
 def test_config_is_normalized_with_defaults():
