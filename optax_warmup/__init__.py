@@ -5,6 +5,7 @@ Schedules are pure functions ``count -> value`` usable wherever Optax takes a sc
 hyperparameter may be a traced array, so ``jit``, ``vmap`` over hyperparameters and ``grad`` all work.
 """
 
+from optax_warmup import compat  # noqa: E402  (peer parity: hf_schedule, torch_schedule, ...)
 from optax_warmup._adaptive import AdaptiveWarmupState, adaptive_warmup
 from optax_warmup._composite import (
     noam_schedule,
@@ -46,10 +47,15 @@ from optax_warmup._transforms import (
 )
 from optax_warmup._untuned import radam_warmup, untuned_warmup, untuned_warmup_steps
 from optax_warmup._warmup import warmup_factor, warmup_overlay, warmup_schedule, with_warmup
+from optax_warmup.config import ConfiguredSchedule, from_config, to_config
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ConfiguredSchedule",
+    "compat",
+    "from_config",
+    "to_config",
     "SHAPES",
     "WARMUP_SHAPES",
     "WSD_DECAY_SHAPES",
