@@ -75,9 +75,15 @@ def _lerp(start, end, g):
     return jnp.where(g >= 1.0, end, value)
 
 
-def _toward_end(start, end, remaining):
-    """``end + (start - end) r``: exact at ``r = 0`` (the end of the phase) by construction."""
-    return _add(end, _mul(_sub(start, end), remaining))
+def _toward_end(p, start, end, remaining):
+    """``end + (start - end) r``: exact at ``r = 0`` (the end of the phase) by construction, and equal to
+    ``start`` bit for bit at ``p = 0`` (``end + (start - end)`` need not be)."""
+    value = _add(end, _mul(_sub(start, end), remaining))
+    if _const(start) and _const(end):
+        dtype = np.dtype(jnp.result_type(float))
+        if dtype.type(end) + (dtype.type(start) - dtype.type(end)) == dtype.type(start):
+            return value
+    return jnp.where(p <= 0.0, start, value)
 
 
 def linear(p, start, end, k):
@@ -87,7 +93,7 @@ def linear(p, start, end, k):
 
 def cosine(p, start, end, k):
     # cos(pi) rounds to exactly -1 in float32 and float64, so `remaining` is exactly 0 at p = 1.
-    return _toward_end(start, end, safe_pow(0.5 * (1.0 + jnp.cos(jnp.pi * p)), k))
+    return _toward_end(p, start, end, safe_pow(0.5 * (1.0 + jnp.cos(jnp.pi * p)), k))
 
 
 def polynomial(p, start, end, k):
@@ -95,7 +101,7 @@ def polynomial(p, start, end, k):
 
 
 def polynomial_decay(p, start, end, k):
-    return _toward_end(start, end, safe_pow(1.0 - p, k))
+    return _toward_end(p, start, end, safe_pow(1.0 - p, k))
 
 
 def one_minus_sqrt(p, start, end, k):
