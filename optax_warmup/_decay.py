@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optax_warmup import _phases
+from optax_warmup import _phases, _shapes
 from optax_warmup import _validate as V
 from optax_warmup._phases import Phase, PhaseSchedule
 
@@ -172,24 +172,35 @@ def exponential_decay(
     if end_value is not None:
         V.check_finite("end_value", end_value)
 
+    xp = V.xp_for(init_value, transition_steps, decay_rate, transition_begin, end_value)
+    dtype = V.float_dtype()
+    init = _phases._item(V.sanitize_value(xp, [init_value]))
+    steps = V.sanitize_length(xp, transition_steps)
+    steps_ok = steps > 0
+    steps = xp.where(steps_ok, steps, 1.0)
+    rate = xp.maximum(V.sanitize_value(xp, decay_rate), np.finfo(dtype).tiny)
+    log_rate = xp.where(steps_ok, xp.log(rate), 0.0)  # a traced non-positive T: constant init_value
+    begin = _phases._item(V.sanitize_length(xp, [transition_begin]))
+    end = None if end_value is None else V.sanitize_value(xp, end_value)
+    if xp is np:
+        log_rate, steps = float(log_rate), float(steps)
+
     def schedule(count):
-        xp = jnp
-        c = V.as_count(count)
-        init = V.sanitize_value(xp, init_value)
-        steps = V.sanitize_length(xp, transition_steps)
-        steps_ok = steps > 0
-        rate = jnp.maximum(V.sanitize_value(xp, decay_rate), jnp.finfo(V.float_dtype()).tiny)
-        elapsed = c - V.sanitize_length(xp, transition_begin)
-        p = elapsed / jnp.where(steps_ok, steps, 1.0)
+        elapsed = _shapes._sub(V.as_count(count), begin)
+        p = elapsed / steps
         if staircase:
             p = jnp.floor(p)
-        value = jnp.where((elapsed <= 0) | ~steps_ok, init, init * jnp.power(rate, p))
-        # Clamp before the end_value bound: rate**p overflows to inf (0 * inf = NaN) long before the bound applies.
-        value = V.sanitize_value(jnp, value)
-        if end_value is not None:
-            end = V.sanitize_value(xp, end_value)
-            value = jnp.where(rate < 1, jnp.maximum(value, end), jnp.minimum(value, end))
-        return V.sanitize_value(jnp, value)
+        value = jnp.where(elapsed <= 0, init, _shapes._mul(init, jnp.exp(p * log_rate)))
+        if xp is jnp or float(rate) > 1:
+            # Growth can overflow to inf (and 0 * inf to NaN): clamp before the end_value bound, which would keep
+            # a NaN (and the clamp would then turn it into 0 instead of end_value).
+            value = V.sanitize_value(jnp, value)
+        if end is not None:
+            if xp is np:  # Optax's rule: a floor for decay, a ceiling for growth
+                value = jnp.maximum(value, float(end)) if rate < 1 else jnp.minimum(value, float(end))
+            else:
+                value = jnp.where(rate < 1, jnp.maximum(value, end), jnp.minimum(value, end))
+        return jnp.asarray(value, dtype)
 
     return schedule
 
@@ -252,11 +263,21 @@ def piecewise_constant_schedule(
     # Traced scales are clamped as concrete ones are checked (>= 0), and the product as every value (+-1e30).
     s = xp.maximum(V.sanitize_value(xp, _phases._stack(xp, factors)), 0.0)
 
+    init = _phases._item(V.sanitize_value(V.xp_for(init_value), [init_value]))
+    # Concrete and small enough that no product of scales can pass 1e30: no clamp in the program.
+    bounded = (
+        xp is np
+        and not V.any_traced(init)
+        and abs(float(init)) * float(np.prod(np.maximum(s, 1.0), dtype=np.float64)) <= V._MAX_VALUE
+    )
+
     def schedule(count):
         c = V.as_count(count)
-        init = V.sanitize_value(jnp, init_value)
         active = jnp.asarray(b) <= c[..., None]
-        return V.sanitize_value(jnp, init * jnp.prod(jnp.where(active, jnp.asarray(s), 1.0), axis=-1))
+        value = _shapes._mul(init, jnp.prod(jnp.where(active, jnp.asarray(s), 1.0), axis=-1))
+        if not bounded:
+            value = V.sanitize_value(jnp, value)  # huge scales: clamp the product like every other value
+        return jnp.asarray(value, V.float_dtype())
 
     return schedule
 
@@ -303,7 +324,8 @@ def _onecycle_bound(pct, transition_steps):
     xp = V.xp_for(pct, transition_steps)
     if xp is np:
         return float(np.floor(np.float64(pct) * np.float64(transition_steps)))
-    return jnp.floor(V.sanitize_length(jnp, pct) * V.sanitize_length(jnp, transition_steps))
+    # float32 rounds 0.56 * 900 to 503.99997: nudge by 1e-6 relative so the floor matches Python's int().
+    return jnp.floor(V.sanitize_length(jnp, pct) * V.sanitize_length(jnp, transition_steps) * (1.0 + 1e-6))
 
 
 def _check_onecycle(transition_steps, peak_value, pct_start, div_factor, final_div_factor, pct_final=1.0):
