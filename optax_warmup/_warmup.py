@@ -173,6 +173,8 @@ def with_warmup(
     V.check_nonnegative("warmup_steps", warmup_steps)
     if not callable(schedule):
         raise TypeError(f"schedule must be callable (count -> value), got {type(schedule).__name__}")
+    # Checked here under this function's names (warmup_schedule's messages say shape=, exponent=).
+    check_warmup_args(init_value, 1.0, warmup_steps, warmup_shape, warmup_exponent)
     target = schedule(0) if isinstance(schedule, PhaseSchedule) else None
     if target is not None:
         target = target if V.is_traced(target) else float(target)
@@ -180,7 +182,6 @@ def with_warmup(
         if isinstance(ramp, PhaseSchedule):
             w = V.sanitize_length(V.xp_for(warmup_steps), warmup_steps)
             return _phases.merge_phase_schedules([ramp, schedule], [w])
-    check_warmup_args(init_value, 1.0, warmup_steps, warmup_shape, warmup_exponent)
 
     def shifted(count):
         c = V.as_count(count)
@@ -217,6 +218,8 @@ def warmup_overlay(
     """
     if not callable(schedule):
         raise TypeError(f"schedule must be callable (count -> value), got {type(schedule).__name__}")
+    check_warmup_args(init_factor, 1.0, warmup_steps, warmup_shape, warmup_exponent,
+                      names=("init_factor", "1.0", "warmup_steps", "warmup_shape", "warmup_exponent"))
     factor = warmup_factor(warmup_steps, warmup_shape, init_factor, warmup_exponent)
 
     def overlaid(count):
