@@ -20,7 +20,31 @@ from hypothesis import strategies as st
 import optax_warmup as ow
 
 # Public names that are gradient transformations, not schedules (tested in test_precision / test_resume / ...).
-TRANSFORMATIONS = {"scale_by_schedule_f32"}
+TRANSFORMATIONS = {
+    "scale_by_schedule_f32",
+    "scale_by_warmup",
+    "scale_by_untuned_warmup",
+    "scale_by_radam_warmup",
+    "scale_by_factor_schedule",
+    "clip_by_global_norm_schedule",
+    "adaptive_warmup",
+    "per_group_warmup",
+}
+# Public callables that are neither: an int32 every_k schedule for MultiSteps, a number, the config round trip,
+# the state readers (tested in test_transforms / test_config on main and in test_hostile here).
+NOT_SCHEDULES = {
+    "batch_size_warmup",
+    "untuned_warmup_steps",
+    "from_config",
+    "to_config",
+    "current_hyperparams",
+    "current_learning_rate",
+    "ConfiguredSchedule",
+    "AdaptiveWarmupState",
+    "ClipByGlobalNormState",
+    "ScaleByWarmupState",
+    "compat",
+}
 
 F32_MAX_LENGTH = 2**31  # what 2**31 - 1 becomes in float32
 HUGE = 1e30  # the library's clamp for traced values (``_validate._MAX_VALUE``)
@@ -1131,13 +1155,56 @@ for _shape in ow.WARMUP_SHAPES:
         )
     )
 
+B2 = st.one_of(st.sampled_from([0.0, 0.5, 0.9, 0.99, 0.999, 0.9999]), st.floats(0.0, 0.9999)).map(f32)
+
+
+def _untuned_length(b2):
+    """Steps t = count + 1 of the linear untuned warmup: 2 / (1 - b2)."""
+    return 2.0 / (1.0 - b2)
+
+
+for _shape in ("linear", "exponential"):
+    add(
+        Case(
+            f"untuned_warmup[{_shape}]",
+            build=lambda hp, sh=_shape: ow.untuned_warmup(hp["b2"], sh),
+            hparams=_fixed(b2=B2),
+            value_range=lambda hp: (0.0, 1.0),
+            warmup=lambda hp: (min(3 * _untuned_length(hp["b2"]), 2**22), 0.0, 1.0),
+            exact=lambda hp, sh=_shape: (
+                [(0, min(1.0, 1.0 / _untuned_length(hp["b2"])))] * (sh == "linear")
+                + [(math.ceil(_untuned_length(hp["b2"])), 1.0)] * (sh == "linear")
+            ),
+        )
+    )
+
+
+@st.composite
+def _radam_hp(draw):
+    b2 = draw(st.one_of(st.sampled_from([0.8, 0.9, 0.99, 0.999, 0.9999]), st.floats(0.7, 0.9999)).map(f32))
+    rho_inf = 2.0 / (1.0 - b2) - 1.0
+    threshold = draw(st.one_of(st.just(5.0), st.floats(4.0, min(rho_inf - 0.5, 50.0))).map(f32))
+    return {"b2": b2, "threshold": threshold}
+
+
+add(
+    Case(
+        "radam_warmup",
+        build=lambda hp: ow.radam_warmup(hp["b2"], hp["threshold"]),
+        hparams=_radam_hp(),
+        value_range=lambda hp: (0.0, 1.0),
+        warmup=lambda hp: (min(10 * _untuned_length(hp["b2"]), 2**22), 0.0, 1.0),
+        exact=lambda hp: [(0, 0.0)],  # rho_1 = 1 < threshold: no update at the first step
+    )
+)
+
 CASE_IDS = [c.name for c in CASES]
 DROP_INS = [c for c in CASES if c.optax is not None]
 
 
 def public_schedule_factories() -> set[str]:
     """Every public callable of the package that builds a schedule (what the registry must cover)."""
-    skip = {"Phase", "PhaseSchedule", "SHAPES", "WARMUP_SHAPES", "WSD_DECAY_SHAPES", *TRANSFORMATIONS}
+    skip = {"Phase", "PhaseSchedule", "SHAPES", "WARMUP_SHAPES", "WSD_DECAY_SHAPES", *TRANSFORMATIONS, *NOT_SCHEDULES}
     return {n for n in ow.__all__ if n not in skip}
 
 

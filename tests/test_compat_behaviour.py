@@ -195,9 +195,7 @@ def test_hf_constant_with_warmup_ignores_scheduler_kwargs_like_hf():
 
 def test_hf_wsd_stable_steps_win_over_training_steps():
     # W=2, S=1, D=2 linear/linear, m=0: [0, .5, 1, 1, .5, 0, 0]; num_training_steps=100 is ignored.
-    s = hf_schedule(
-        "warmup_stable_decay", 1.0, 2, 100, num_decay_steps=2, num_stable_steps=1, decay_type="linear"
-    )
+    s = hf_schedule("warmup_stable_decay", 1.0, 2, 100, num_decay_steps=2, num_stable_steps=1, decay_type="linear")
     assert [float(s(k)) for k in range(7)] == [0.0, 0.5, 1.0, 1.0, 0.5, 0.0, 0.0]
 
 
@@ -220,9 +218,7 @@ def test_torch_one_cycle_holds_its_final_value_past_total_steps():
 
 def test_torch_sequential_restarts_each_sub_schedule_at_its_milestone():
     warm = ("LinearLR", {"start_factor": 0.5, "total_iters": 2})
-    s = torch_schedule(
-        "SequentialLR", 1.0, schedulers=[warm, ("ExponentialLR", {"gamma": 0.5})], milestones=[2]
-    )
+    s = torch_schedule("SequentialLR", 1.0, schedulers=[warm, ("ExponentialLR", {"gamma": 0.5})], milestones=[2])
     assert [float(s(k)) for k in range(5)] == [0.5, 0.75, 1.0, 0.5, 0.25]
 
 
@@ -342,9 +338,7 @@ ERRORS = [
     (torch_schedule, dict(name="StepLR", learning_rate=0.1, step_size=0), "step_size"),
     (
         torch_schedule,
-        dict(
-            name="SequentialLR", learning_rate=0.1, schedulers=[("StepLR", {"step_size": 2})], milestones=[3]
-        ),
+        dict(name="SequentialLR", learning_rate=0.1, schedulers=[("StepLR", {"step_size": 2})], milestones=[3]),
         "milestone",
     ),
     (timm_schedule, dict(name="plateau", learning_rate=0.1), "name"),

@@ -24,14 +24,18 @@ SAME_ARGS = [
     ("cosine_decay_schedule", dict(init_value=1.0, decay_steps=100)),
     ("exponential_decay", dict(init_value=1.0, transition_steps=10, decay_rate=0.5)),
     ("piecewise_constant_schedule", dict(init_value=1.0, boundaries_and_scales={10: 0.5, 20: 0.5})),
-    ("piecewise_interpolate_schedule", dict(interpolate_type="linear", init_value=1.0,
-                                            boundaries_and_scales={10: 0.5, 20: 0.5})),
+    (
+        "piecewise_interpolate_schedule",
+        dict(interpolate_type="linear", init_value=1.0, boundaries_and_scales={10: 0.5, 20: 0.5}),
+    ),
     ("linear_onecycle_schedule", dict(transition_steps=100, peak_value=1.0)),
     ("cosine_onecycle_schedule", dict(transition_steps=100, peak_value=1.0)),
     ("warmup_constant_schedule", dict(init_value=0.0, peak_value=1.0, warmup_steps=10)),
     ("warmup_cosine_decay_schedule", dict(init_value=0.0, peak_value=1.0, warmup_steps=10, decay_steps=100)),
-    ("warmup_exponential_decay_schedule", dict(init_value=0.0, peak_value=1.0, warmup_steps=10,
-                                               transition_steps=10, decay_rate=0.5)),
+    (
+        "warmup_exponential_decay_schedule",
+        dict(init_value=0.0, peak_value=1.0, warmup_steps=10, transition_steps=10, decay_rate=0.5),
+    ),
 ]
 
 
@@ -41,8 +45,9 @@ def test_not_larger_than_optax(name, kwargs):
 
 
 def _join(lib, n):
-    pieces = [lib.linear_schedule(0.0, 1.0, 100) if i % 2 == 0 else lib.cosine_decay_schedule(1.0, 100)
-              for i in range(n)]
+    pieces = [
+        lib.linear_schedule(0.0, 1.0, 100) if i % 2 == 0 else lib.cosine_decay_schedule(1.0, 100) for i in range(n)
+    ]
     return lib.join_schedules(pieces, [100 * i for i in range(1, n)])
 
 

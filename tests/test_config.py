@@ -32,9 +32,7 @@ def test_linear_warmup_then_linear_decay():
 
 
 def test_cosine_to_a_floor_given_as_a_factor_of_the_peak():
-    s = from_config(
-        {"peak": 2.0, "total": 110, "warmup": "10%", "decay": {"shape": "cosine", "end_factor": 0.1}}
-    )
+    s = from_config({"peak": 2.0, "total": 110, "warmup": "10%", "decay": {"shape": "cosine", "end_factor": 0.1}})
     # warmup ceil(0.1 * 110) = 11 steps; halfway through the 99 decay steps: 0.2 + (2 - 0.2) / 2 = 1.1.
     close(values(s, [11, 11 + 49.5, 110]), [2.0, 1.1, 0.2])
 
@@ -106,9 +104,7 @@ def test_peer_schedules_by_name():
     close(values(s, range(12)), [0, 1 / 3, 2 / 3, 1, 6 / 7, 5 / 7, 4 / 7, 3 / 7, 2 / 7, 1 / 7, 0, 0])
     s = from_config({"torch": "StepLR", "learning_rate": 1.0, "step_size": 2, "gamma": 0.5})
     close(values(s, range(5)), [1.0, 1.0, 0.5, 0.5, 0.25])
-    s = from_config(
-        {"keras": "InverseTimeDecay", "initial_learning_rate": 1.0, "decay_steps": 1, "decay_rate": 1.0}
-    )
+    s = from_config({"keras": "InverseTimeDecay", "initial_learning_rate": 1.0, "decay_steps": 1, "decay_rate": 1.0})
     close(values(s, [0, 1, 3]), [1.0, 0.5, 0.25])
     s = from_config({"timm": "step", "learning_rate": 1.0, "decay_t": 2, "decay_rate": 0.1})
     close(values(s, [0, 2]), [1.0, 0.1])

@@ -20,32 +20,65 @@ CASES = [
     ("cosine_decay_schedule", dict(init_value=1e-3, decay_steps=2000)),
     ("cosine_decay_schedule", dict(init_value=2.0, decay_steps=1234, alpha=0.1, exponent=2.0)),
     ("exponential_decay", dict(init_value=1.0, transition_steps=100, decay_rate=0.9)),
-    ("exponential_decay", dict(init_value=1.0, transition_steps=250, decay_rate=0.5, transition_begin=100,
-                               staircase=True)),
+    (
+        "exponential_decay",
+        dict(init_value=1.0, transition_steps=250, decay_rate=0.5, transition_begin=100, staircase=True),
+    ),
     ("exponential_decay", dict(init_value=1.0, transition_steps=100, decay_rate=0.5, end_value=0.05)),
     ("exponential_decay", dict(init_value=0.01, transition_steps=300, decay_rate=2.0, end_value=0.2)),
     ("piecewise_constant_schedule", dict(init_value=1.0, boundaries_and_scales={500: 0.1, 1000: 0.5, 2500: 2.0})),
-    ("piecewise_interpolate_schedule", dict(interpolate_type="linear", init_value=1.0,
-                                            boundaries_and_scales={300: 0.5, 900: 4.0, 2000: 0.01})),
-    ("piecewise_interpolate_schedule", dict(interpolate_type="cosine", init_value=2.0,
-                                            boundaries_and_scales={0: 0.5, 1000: 0.1})),
+    (
+        "piecewise_interpolate_schedule",
+        dict(interpolate_type="linear", init_value=1.0, boundaries_and_scales={300: 0.5, 900: 4.0, 2000: 0.01}),
+    ),
+    (
+        "piecewise_interpolate_schedule",
+        dict(interpolate_type="cosine", init_value=2.0, boundaries_and_scales={0: 0.5, 1000: 0.1}),
+    ),
     ("warmup_constant_schedule", dict(init_value=0.0, peak_value=3e-4, warmup_steps=500)),
     ("warmup_cosine_decay_schedule", dict(init_value=0.0, peak_value=1e-3, warmup_steps=200, decay_steps=2500)),
-    ("warmup_cosine_decay_schedule", dict(init_value=1e-5, peak_value=1.0, warmup_steps=0, decay_steps=1000,
-                                          end_value=0.1, exponent=1.5)),
-    ("warmup_cosine_decay_schedule", dict(init_value=0.1, peak_value=1.0, warmup_steps=777, decay_steps=2999,
-                                          end_value=0.25)),
-    ("warmup_exponential_decay_schedule", dict(init_value=0.0, peak_value=1.0, warmup_steps=300,
-                                               transition_steps=200, decay_rate=0.5)),
-    ("warmup_exponential_decay_schedule", dict(init_value=0.1, peak_value=1.0, warmup_steps=50,
-                                               transition_steps=100, decay_rate=0.8, transition_begin=20,
-                                               staircase=True, end_value=0.3)),
+    (
+        "warmup_cosine_decay_schedule",
+        dict(init_value=1e-5, peak_value=1.0, warmup_steps=0, decay_steps=1000, end_value=0.1, exponent=1.5),
+    ),
+    (
+        "warmup_cosine_decay_schedule",
+        dict(init_value=0.1, peak_value=1.0, warmup_steps=777, decay_steps=2999, end_value=0.25),
+    ),
+    (
+        "warmup_exponential_decay_schedule",
+        dict(init_value=0.0, peak_value=1.0, warmup_steps=300, transition_steps=200, decay_rate=0.5),
+    ),
+    (
+        "warmup_exponential_decay_schedule",
+        dict(
+            init_value=0.1,
+            peak_value=1.0,
+            warmup_steps=50,
+            transition_steps=100,
+            decay_rate=0.8,
+            transition_begin=20,
+            staircase=True,
+            end_value=0.3,
+        ),
+    ),
     ("linear_onecycle_schedule", dict(transition_steps=2000, peak_value=1e-2)),
-    ("linear_onecycle_schedule", dict(transition_steps=1001, peak_value=1.0, pct_start=0.25, pct_final=0.6,
-                                      div_factor=10.0, final_div_factor=100.0)),
+    (
+        "linear_onecycle_schedule",
+        dict(
+            transition_steps=1001,
+            peak_value=1.0,
+            pct_start=0.25,
+            pct_final=0.6,
+            div_factor=10.0,
+            final_div_factor=100.0,
+        ),
+    ),
     ("cosine_onecycle_schedule", dict(transition_steps=2000, peak_value=1e-2)),
-    ("cosine_onecycle_schedule", dict(transition_steps=999, peak_value=3.0, pct_start=0.45, div_factor=5.0,
-                                      final_div_factor=50.0)),
+    (
+        "cosine_onecycle_schedule",
+        dict(transition_steps=999, peak_value=3.0, pct_start=0.45, div_factor=5.0, final_div_factor=50.0),
+    ),
 ]
 
 SGDR_KWARGS = [
@@ -82,8 +115,11 @@ def test_sgdr_equals_optax():
 
 def test_join_schedules_equals_optax():
     pieces_ow = [ow.linear_schedule(0.0, 1.0, 100), ow.cosine_decay_schedule(1.0, 400, 0.1), ow.constant_schedule(0.3)]
-    pieces_ox = [optax.linear_schedule(0.0, 1.0, 100), optax.cosine_decay_schedule(1.0, 400, 0.1),
-                 optax.constant_schedule(0.3)]
+    pieces_ox = [
+        optax.linear_schedule(0.0, 1.0, 100),
+        optax.cosine_decay_schedule(1.0, 400, 0.1),
+        optax.constant_schedule(0.3),
+    ]
     got = np.asarray(ow.join_schedules(pieces_ow, [100, 600])(jnp.asarray(COUNTS)))
     _assert_close(got, _optax_curve(optax.join_schedules(pieces_ox, [100, 600]), COUNTS))
 
@@ -132,6 +168,9 @@ def test_zero_transition_linear_gives_end_value():
 
 
 def test_negative_counts_give_count_zero_value():
-    for sched in [ow.cosine_decay_schedule(1.0, 100, 0.1), ow.cosine_onecycle_schedule(100, 1.0),
-                  ow.piecewise_interpolate_schedule("linear", 2.0, {10: 0.5})]:
-        np.testing.assert_array_equal(np.asarray(sched(jnp.array([-50, -2**31]))), float(sched(0)))
+    for sched in [
+        ow.cosine_decay_schedule(1.0, 100, 0.1),
+        ow.cosine_onecycle_schedule(100, 1.0),
+        ow.piecewise_interpolate_schedule("linear", 2.0, {10: 0.5}),
+    ]:
+        np.testing.assert_array_equal(np.asarray(sched(jnp.array([-50, -(2**31)]))), float(sched(0)))

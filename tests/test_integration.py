@@ -63,6 +63,7 @@ def test_inside_optax_join_schedules():
 
 def test_vmapped_training_over_warmup_steps_compiles_once():
     """A sweep over (peak, warmup_steps) as one vmapped program: each row equals its own separate run."""
+
     def train(peak, warmup):
         opt = optax.adam(ow.warmup_cosine_decay_schedule(0.0, peak, warmup, 50))
         x = jnp.array([3.0, -2.0])
@@ -113,7 +114,7 @@ def test_flax_train_state():
         assert int(state.step) == expected_step
         # Dense bias gradient is 2 * residual; the update divided by it recovers lr(step - 1).
         residual = float(model.apply(before, x)[0, 0] - y[0, 0])
-        lr = (float(before["params"]["Dense_0"]["bias"][0]) - float(state.params["params"]["Dense_0"]["bias"][0]))
+        lr = float(before["params"]["Dense_0"]["bias"][0]) - float(state.params["params"]["Dense_0"]["bias"][0])
         np.testing.assert_allclose(lr / (2 * residual), float(schedule(expected_step - 1)), rtol=1e-4, atol=1e-7)
 
 

@@ -152,8 +152,16 @@ def _restarts_reference(t, I, P, W, T0, mult, decay, E, num_cycles=None):
 
 @pytest.mark.parametrize("mult,decay,num_cycles", [(1.0, 1.0, None), (2.0, 0.5, None), (1.5, 0.8, 3)])
 def test_warmup_cosine_restarts(mult, decay, num_cycles):
-    args = dict(init_value=0.0, peak_value=1.0, warmup_steps=10, cycle_steps=100, cycle_mult=mult,
-                peak_decay=decay, end_value=0.05, num_cycles=num_cycles)
+    args = dict(
+        init_value=0.0,
+        peak_value=1.0,
+        warmup_steps=10,
+        cycle_steps=100,
+        cycle_mult=mult,
+        peak_decay=decay,
+        end_value=0.05,
+        num_cycles=num_cycles,
+    )
     s = ow.warmup_cosine_restarts_schedule(**args)
     t = np.arange(0, 2000)
     want = [_restarts_reference(float(k), 0.0, 1.0, 10, 100, mult, decay, 0.05, num_cycles) for k in t]
@@ -183,8 +191,11 @@ def test_with_warmup_on_phase_schedule_merges_and_matches_generic_path():
     merged = ow.with_warmup(base, 25, init_value=0.2, warmup_shape="cosine")
     assert isinstance(merged, ow.PhaseSchedule)
     t = np.arange(0, 200)
-    want = np.where(t < 25, 0.2 + (2.0 - 0.2) * (1 - np.cos(np.pi * t / 25)) / 2,
-                    2.0 * (0.9 * 0.5 * (1 + np.cos(np.pi * np.clip((t - 25) / 100, 0, 1))) + 0.1))
+    want = np.where(
+        t < 25,
+        0.2 + (2.0 - 0.2) * (1 - np.cos(np.pi * t / 25)) / 2,
+        2.0 * (0.9 * 0.5 * (1 + np.cos(np.pi * np.clip((t - 25) / 100, 0, 1))) + 0.1),
+    )
     np.testing.assert_allclose(values(merged, t), want, rtol=2e-6, atol=1e-7)
 
 

@@ -16,36 +16,69 @@ TABLE = {
     "linear_schedule": dict(init_value=0.1, end_value=1.0, transition_steps=300, transition_begin=40),
     "polynomial_schedule": dict(init_value=1.0, end_value=0.1, power=2.0, transition_steps=500, transition_begin=20),
     "cosine_decay_schedule": dict(init_value=1.0, decay_steps=900, alpha=0.1, exponent=1.5),
-    "exponential_decay": dict(init_value=1.0, transition_steps=100, decay_rate=0.7, transition_begin=30,
-                              end_value=0.05),
+    "exponential_decay": dict(
+        init_value=1.0, transition_steps=100, decay_rate=0.7, transition_begin=30, end_value=0.05
+    ),
     "piecewise_constant_schedule": dict(init_value=1.0, boundaries=[100, 400], scales=[0.5, 0.1]),
-    "piecewise_interpolate_schedule": dict(interpolate_type="cosine", init_value=1.0, boundaries=[100, 400],
-                                           scales=[0.5, 0.1]),
-    "linear_onecycle_schedule": dict(transition_steps=900, peak_value=1.0, pct_start=0.3, pct_final=0.8,
-                                     div_factor=20.0, final_div_factor=100.0),
-    "cosine_onecycle_schedule": dict(transition_steps=900, peak_value=1.0, pct_start=0.3, div_factor=20.0,
-                                     final_div_factor=100.0),
+    "piecewise_interpolate_schedule": dict(
+        interpolate_type="cosine", init_value=1.0, boundaries=[100, 400], scales=[0.5, 0.1]
+    ),
+    "linear_onecycle_schedule": dict(
+        transition_steps=900, peak_value=1.0, pct_start=0.3, pct_final=0.8, div_factor=20.0, final_div_factor=100.0
+    ),
+    "cosine_onecycle_schedule": dict(
+        transition_steps=900, peak_value=1.0, pct_start=0.3, div_factor=20.0, final_div_factor=100.0
+    ),
     "warmup_schedule": dict(init_value=0.1, peak_value=1.0, warmup_steps=100, shape="polynomial", exponent=2.0),
     "warmup_constant_schedule": dict(init_value=0.1, peak_value=1.0, warmup_steps=100),
-    "warmup_cosine_decay_schedule": dict(init_value=0.1, peak_value=1.0, warmup_steps=100, decay_steps=1000,
-                                         end_value=0.05, exponent=1.0),
-    "warmup_exponential_decay_schedule": dict(init_value=0.1, peak_value=1.0, warmup_steps=100,
-                                              transition_steps=200, decay_rate=0.5, transition_begin=10,
-                                              end_value=0.01),
-    "warmup_linear_decay_schedule": dict(init_value=0.1, peak_value=1.0, warmup_steps=100, decay_steps=1000,
-                                         end_value=0.05),
-    "warmup_polynomial_decay_schedule": dict(init_value=0.1, peak_value=1.0, warmup_steps=100, decay_steps=1000,
-                                             end_value=0.05, power=2.0),
+    "warmup_cosine_decay_schedule": dict(
+        init_value=0.1, peak_value=1.0, warmup_steps=100, decay_steps=1000, end_value=0.05, exponent=1.0
+    ),
+    "warmup_exponential_decay_schedule": dict(
+        init_value=0.1,
+        peak_value=1.0,
+        warmup_steps=100,
+        transition_steps=200,
+        decay_rate=0.5,
+        transition_begin=10,
+        end_value=0.01,
+    ),
+    "warmup_linear_decay_schedule": dict(
+        init_value=0.1, peak_value=1.0, warmup_steps=100, decay_steps=1000, end_value=0.05
+    ),
+    "warmup_polynomial_decay_schedule": dict(
+        init_value=0.1, peak_value=1.0, warmup_steps=100, decay_steps=1000, end_value=0.05, power=2.0
+    ),
     "warmup_rsqrt_schedule": dict(init_value=0.1, peak_value=1.0, warmup_steps=100, timescale=50.0),
     "noam_schedule": dict(d_model=64.0, warmup_steps=100, scale=2.0),
-    "warmup_stable_decay_schedule": dict(init_value=0.1, peak_value=1.0, warmup_steps=100, stable_steps=400,
-                                         decay_steps=300, end_value=0.05, decay_shape="cosine"),
-    "warmup_cosine_restarts_schedule": dict(init_value=0.1, peak_value=1.0, warmup_steps=50, cycle_steps=300,
-                                            cycle_mult=1.5, peak_decay=0.8, end_value=0.05, num_cycles=4),
+    "warmup_stable_decay_schedule": dict(
+        init_value=0.1,
+        peak_value=1.0,
+        warmup_steps=100,
+        stable_steps=400,
+        decay_steps=300,
+        end_value=0.05,
+        decay_shape="cosine",
+    ),
+    "warmup_cosine_restarts_schedule": dict(
+        init_value=0.1,
+        peak_value=1.0,
+        warmup_steps=50,
+        cycle_steps=300,
+        cycle_mult=1.5,
+        peak_decay=0.8,
+        end_value=0.05,
+        num_cycles=4,
+    ),
 }
 
-SHAPED = ["warmup_cosine_decay_schedule", "warmup_stable_decay_schedule", "warmup_rsqrt_schedule",
-          "warmup_cosine_restarts_schedule", "warmup_exponential_decay_schedule"]
+SHAPED = [
+    "warmup_cosine_decay_schedule",
+    "warmup_stable_decay_schedule",
+    "warmup_rsqrt_schedule",
+    "warmup_cosine_restarts_schedule",
+    "warmup_exponential_decay_schedule",
+]
 
 
 def _numeric(kwargs):
@@ -126,16 +159,32 @@ def test_vmap_over_each_hyperparameter(name, kwargs, shape):
 
     got = np.asarray(jax.jit(jax.vmap(one))(grid))
     for j, row in enumerate(rows):
-        np.testing.assert_allclose(got[j], _eager(name, kwargs, row), rtol=1e-5, atol=1e-7,
-                                   err_msg=f"row {j}: {keys[j - 1] if j else 'base'}")
+        np.testing.assert_allclose(
+            got[j], _eager(name, kwargs, row), rtol=1e-5, atol=1e-7, err_msg=f"row {j}: {keys[j - 1] if j else 'base'}"
+        )
 
 
-FLOAT_PARAMS = ["init_value", "peak_value", "end_value", "alpha", "exponent", "decay_rate", "power", "scale",
-                "value", "peak_decay", "div_factor", "timescale"]
+FLOAT_PARAMS = [
+    "init_value",
+    "peak_value",
+    "end_value",
+    "alpha",
+    "exponent",
+    "decay_rate",
+    "power",
+    "scale",
+    "value",
+    "peak_decay",
+    "div_factor",
+    "timescale",
+]
 
 
-@pytest.mark.parametrize("name,kwargs,shape", [c for c in CASES if c[2] is None], ids=[
-    i for i, c in zip(IDS, CASES, strict=True) if c[2] is None])
+@pytest.mark.parametrize(
+    "name,kwargs,shape",
+    [c for c in CASES if c[2] is None],
+    ids=[i for i, c in zip(IDS, CASES, strict=True) if c[2] is None],
+)
 def test_grad_wrt_float_hyperparameters_matches_finite_differences(name, kwargs, shape):
     numbers = _numeric(kwargs)
     keys = [k for k in numbers if k in FLOAT_PARAMS]
@@ -166,6 +215,7 @@ def test_grad_wrt_warmup_steps_is_finite_and_correct():
 
 def test_optax_cannot_vmap_over_warmup_steps_but_we_can():
     """The reason this library exists."""
+
     def ours(w):
         return ow.warmup_cosine_decay_schedule(0.0, 1.0, w, 1000)(50)
 
