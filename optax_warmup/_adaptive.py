@@ -227,9 +227,11 @@ def adaptive_warmup(
         factor = jnp.asarray(factor_at(progress), f32)
         next_progress = jnp.where(unstable, backed, jnp.minimum(state.progress + 1.0, h["length"]))
 
-        # Statistics: finite values only, spikes clipped to the threshold.
+        # Statistics: finite values only, spikes clipped to the threshold. A zero gradient (log norm = log(tiny),
+        # about -87) is not observed: it would drag the mean down and blow up the variance, and so hide later spikes.
         norm_stats = _observe(
-            x, state.norm_mean, state.norm_var, state.norm_count, norm_ready, norm_margin, finite, h["decay"]
+            x, state.norm_mean, state.norm_var, state.norm_count, norm_ready, norm_margin, finite & (norm > 0),
+            h["decay"],
         )
         if has_loss:
             loss_stats = _observe(loss, *loss_stats, loss_ready, loss_margin, finite, h["decay"])
