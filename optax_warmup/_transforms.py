@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from optax_warmup import _shapes, _untuned
@@ -320,6 +321,8 @@ def per_group_warmup(
         raise TypeError(f"optimizer_factory must be callable (schedule -> optimizer), got {optimizer_factory!r}")
     if not isinstance(schedules, Mapping) or not schedules:
         raise ValueError(f"schedules must be a non-empty dict {{label: schedule}}, got {schedules!r}")
+    if not isinstance(inject, bool | np.bool_):
+        raise TypeError(f"inject must be a bool, got {type(inject).__name__} {inject!r}")
     factory = optax.inject_hyperparams(optimizer_factory) if inject else optimizer_factory
     transforms = {}
     for label, schedule in schedules.items():
