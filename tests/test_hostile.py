@@ -582,6 +582,30 @@ STRUCTURE_CASES = [
     (ow.phase_schedule, dict(phases=[ow.Phase(10, 0.0, math.inf)]), ValueError, "end"),
     (ow.phase_schedule, dict(phases=[ow.Phase(10, 0.0, 1.0, "polynomial", -2.0)]), ValueError, "param"),
     (ow.phase_schedule, dict(phases=[ow.Phase(10, 0.0, "x")]), TypeError, "end"),
+    (
+        ow.per_group_warmup,
+        dict(optimizer_factory=optax.sgd, schedules={}, param_labels=lambda p: p),
+        ValueError,
+        "schedules",
+    ),
+    (
+        ow.per_group_warmup,
+        dict(optimizer_factory=optax.sgd, schedules=[0.1], param_labels=lambda p: p),
+        ValueError,
+        "schedules",
+    ),
+    (
+        ow.per_group_warmup,
+        dict(optimizer_factory=optax.sgd, schedules={"a": "fast"}, param_labels=lambda p: p),
+        TypeError,
+        "schedules",
+    ),
+    (
+        ow.per_group_warmup,
+        dict(optimizer_factory=optax.sgd, schedules={"a": 0.1}, param_labels=lambda p: p, inject="yes"),
+        TypeError,
+        "inject",
+    ),
     # Cross-argument checks name both arguments.
     (
         ow.warmup_cosine_decay_schedule,
