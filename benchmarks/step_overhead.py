@@ -1,0 +1,131 @@
+"""1. Step overhead: the same jitted AdamW train step with a constant learning rate, Optax's schedule and ours.
+
+Every variant is one ``jax.jit`` of the same ``step(params, opt_state, x, y, hparams)`` with params and optimizer
+state donated; only the optimizer built inside differs. ``hparams`` is an empty tuple except in the "traced"
+variant, where peak, warmup and decay steps arrive as jit arguments (so one compiled step serves any values).
+A timing sample is ``inner`` consecutive steps followed by ``jax.block_until_ready``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+import optax_warmup as ow
+from benchmarks import _common
+
+PEAK, INIT, WARMUP, DECAY = 1e-3, 0.0, 100, 10_000
+
+
+class Setting(NamedTuple):
+    sizes: tuple[int, ...]  # layer widths, input first
+    batch: int
+    rounds: int
+    inner: int  # steps per timing sample
+
+
+FULL = Setting(sizes=(512, 1024, 512), batch=64, rounds=30, inner=10)
+QUICK = Setting(sizes=(128, 256, 128), batch=32, rounds=6, inner=5)
+
+
+def init_mlp(key, sizes):
+    params = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
+        key, sub = jax.random.split(key)
+        params.append((jax.random.normal(sub, (n_in, n_out)) / jnp.sqrt(n_in), jnp.zeros(n_out)))
+    return params
+
+
+def mlp(params, x):
+    for i, (w, b) in enumerate(params):
+        x = x @ w + b
+        if i < len(params) - 1:
+            x = jax.nn.relu(x)
+    return x
+
+
+def mse(params, x, y):
+    return jnp.mean((mlp(params, x) - y) ** 2)
+
+
+def _variants() -> dict[str, tuple[Callable, object]]:
+    """Name -> (make_tx(hparams) -> optimizer, hparams). The names are the issue's (a) to (e)."""
+    traced = {"peak": jnp.float32(PEAK), "warmup": jnp.float32(WARMUP), "decay": jnp.float32(DECAY)}
+    variants = {
+        "a_constant": (lambda h: optax.adamw(PEAK), ()),
+        "b_optax_schedule": (lambda h: optax.adamw(optax.warmup_cosine_decay_schedule(INIT, PEAK, WARMUP, DECAY)), ()),
+        "c_ours_schedule": (lambda h: optax.adamw(ow.warmup_cosine_decay_schedule(INIT, PEAK, WARMUP, DECAY)), ()),
+        "d_ours_traced": (
+            lambda h: optax.adamw(ow.warmup_cosine_decay_schedule(INIT, h["peak"], h["warmup"], h["decay"])),
+            traced,
+        ),
+    }
+    # The transformations live on another branch; measure them once they are in the package.
+    if hasattr(ow, "scale_by_warmup"):
+        variants["e_scale_by_warmup"] = (lambda h: optax.chain(optax.adamw(PEAK), ow.scale_by_warmup(WARMUP)), ())
+    if hasattr(ow, "adaptive_warmup"):
+        variants["e_adaptive_warmup"] = (lambda h: optax.chain(optax.adamw(PEAK), ow.adaptive_warmup()), ())
+    return variants
+
+
+def _make_step(make_tx):
+    def step(params, opt_state, x, y, hparams):
+        loss, grads = jax.value_and_grad(mse)(params, x, y)
+        updates, opt_state = make_tx(hparams).update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return jax.jit(step, donate_argnums=(0, 1))
+
+
+class _Runner:
+    """One variant's compiled step and its own (donated, so private) training state."""
+
+    def __init__(self, make_tx, hparams, params, x, y, inner):
+        self.step, self.hparams, self.x, self.y, self.inner = _make_step(make_tx), hparams, x, y, inner
+        self.params = jax.tree.map(jnp.copy, params)
+        self.opt_state = make_tx(hparams).init(self.params)
+        compiled = self.step.lower(self.params, self.opt_state, x, y, hparams).compile()
+        self.flops = _common.flops(compiled)
+        self()  # compile for real (jit's own cache) and touch every buffer once
+
+    def __call__(self):
+        for _ in range(self.inner):
+            self.params, self.opt_state, loss = self.step(self.params, self.opt_state, self.x, self.y, self.hparams)
+        jax.block_until_ready((self.params, loss))
+
+
+def run(quick: bool = False) -> dict:
+    s = QUICK if quick else FULL
+    kx, ky, kp = jax.random.split(jax.random.key(0), 3)
+    x = jax.random.normal(kx, (s.batch, s.sizes[0]))
+    y = jax.random.normal(ky, (s.batch, s.sizes[-1]))
+    params = init_mlp(kp, s.sizes)
+    runners, skipped = {}, {}
+    for name, (make_tx, hparams) in _variants().items():
+        try:
+            runners[name] = _Runner(make_tx, hparams, params, x, y, s.inner)
+        except Exception as e:  # a transformation whose API differs from the guess above: report, don't crash
+            skipped[name] = f"{type(e).__name__}: {e}"[:300]
+    times = _common.interleaved(runners, s.rounds)
+    base = times["a_constant"]
+    rows = {}
+    for name, seconds in times.items():
+        per_step = [t / s.inner for t in seconds]
+        rows[name] = {
+            "step_ms": _common.summary(per_step),
+            "ratio_to_a": _common.paired_ratio(seconds, base),
+            "ratio_to_b": _common.paired_ratio(seconds, times["b_optax_schedule"]),
+            "flops": runners[name].flops,
+            "extra_flops_vs_a": runners[name].flops - runners["a_constant"].flops,
+        }
+    n_params = sum(p.size for p in jax.tree.leaves(params))
+    return {
+        "setting": {**s._asdict(), "params": int(n_params), "optimizer": "adamw", "donate": True},
+        "schedule_args": {"init_value": INIT, "peak_value": PEAK, "warmup_steps": WARMUP, "decay_steps": DECAY},
+        "variants": rows,
+        "skipped": skipped,
+    }
