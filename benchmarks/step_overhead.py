@@ -52,30 +52,38 @@ def mse(params, x, y):
     return jnp.mean((mlp(params, x) - y) ** 2)
 
 
-def _variants() -> dict[str, tuple[Callable, object]]:
-    """Name -> (make_tx(hparams) -> optimizer, hparams). The names are the issue's (a) to (e)."""
+class Variant(NamedTuple):
+    make_tx: Callable  # hparams -> optimizer, called inside the jitted step
+    hparams: object = ()  # jit arguments of make_tx (traced); () for the variants with Python numbers
+    pass_loss: bool = False  # call update(..., value=loss), as optax.contrib.reduce_on_plateau takes it
+
+
+def _variants() -> dict[str, Variant]:
+    """The issue's (a) to (e)."""
     traced = {"peak": jnp.float32(PEAK), "warmup": jnp.float32(WARMUP), "decay": jnp.float32(DECAY)}
     variants = {
-        "a_constant": (lambda h: optax.adamw(PEAK), ()),
-        "b_optax_schedule": (lambda h: optax.adamw(optax.warmup_cosine_decay_schedule(INIT, PEAK, WARMUP, DECAY)), ()),
-        "c_ours_schedule": (lambda h: optax.adamw(ow.warmup_cosine_decay_schedule(INIT, PEAK, WARMUP, DECAY)), ()),
-        "d_ours_traced": (
-            lambda h: optax.adamw(ow.warmup_cosine_decay_schedule(INIT, h["peak"], h["warmup"], h["decay"])),
-            traced,
+        "a_constant": Variant(lambda h: optax.adamw(PEAK)),
+        "b_optax_schedule": Variant(
+            lambda h: optax.adamw(optax.warmup_cosine_decay_schedule(INIT, PEAK, WARMUP, DECAY))
+        ),
+        "c_ours_schedule": Variant(lambda h: optax.adamw(ow.warmup_cosine_decay_schedule(INIT, PEAK, WARMUP, DECAY))),
+        "d_ours_traced": Variant(
+            lambda h: optax.adamw(ow.warmup_cosine_decay_schedule(INIT, h["peak"], h["warmup"], h["decay"])), traced
         ),
     }
-    # The transformations live on another branch; measure them once they are in the package.
+    # The transformations come from another branch; measure them once they are in the package.
     if hasattr(ow, "scale_by_warmup"):
-        variants["e_scale_by_warmup"] = (lambda h: optax.chain(optax.adamw(PEAK), ow.scale_by_warmup(WARMUP)), ())
+        variants["e_scale_by_warmup"] = Variant(lambda h: optax.chain(optax.adamw(PEAK), ow.scale_by_warmup(WARMUP)))
     if hasattr(ow, "adaptive_warmup"):
-        variants["e_adaptive_warmup"] = (lambda h: optax.chain(optax.adamw(PEAK), ow.adaptive_warmup()), ())
+        variants["e_adaptive_warmup"] = Variant(lambda h: ow.adaptive_warmup(optax.adamw(PEAK), WARMUP), (), True)
     return variants
 
 
-def _make_step(make_tx):
+def _make_step(variant: Variant):
     def step(params, opt_state, x, y, hparams):
         loss, grads = jax.value_and_grad(mse)(params, x, y)
-        updates, opt_state = make_tx(hparams).update(grads, opt_state, params)
+        extra = {"value": loss} if variant.pass_loss else {}
+        updates, opt_state = variant.make_tx(hparams).update(grads, opt_state, params, **extra)
         return optax.apply_updates(params, updates), opt_state, loss
 
     return jax.jit(step, donate_argnums=(0, 1))
@@ -84,11 +92,13 @@ def _make_step(make_tx):
 class _Runner:
     """One variant's compiled step and its own (donated, so private) training state."""
 
-    def __init__(self, make_tx, hparams, params, x, y, inner):
-        self.step, self.hparams, self.x, self.y, self.inner = _make_step(make_tx), hparams, x, y, inner
+    def __init__(self, variant: Variant, params, x, y, inner):
+        self.step, self.hparams, self.x, self.y, self.inner = _make_step(variant), variant.hparams, x, y, inner
         self.params = jax.tree.map(jnp.copy, params)
-        self.opt_state = make_tx(hparams).init(self.params)
-        compiled = self.step.lower(self.params, self.opt_state, x, y, hparams).compile()
+        # Copied leaf by leaf: an init that puts one array in several fields cannot be donated ("donate the same
+        # buffer twice"), and every variant must donate alike.
+        self.opt_state = jax.tree.map(jnp.copy, variant.make_tx(variant.hparams).init(self.params))
+        compiled = self.step.lower(self.params, self.opt_state, x, y, self.hparams).compile()
         self.flops = _common.flops(compiled)
         self()  # compile for real (jit's own cache) and touch every buffer once
 
@@ -105,9 +115,9 @@ def run(quick: bool = False) -> dict:
     y = jax.random.normal(ky, (s.batch, s.sizes[-1]))
     params = init_mlp(kp, s.sizes)
     runners, skipped = {}, {}
-    for name, (make_tx, hparams) in _variants().items():
+    for name, variant in _variants().items():
         try:
-            runners[name] = _Runner(make_tx, hparams, params, x, y, s.inner)
+            runners[name] = _Runner(variant, params, x, y, s.inner)
         except Exception as e:  # a transformation whose API differs from the guess above: report, don't crash
             skipped[name] = f"{type(e).__name__}: {e}"[:300]
     times = _common.interleaved(runners, s.rounds)
