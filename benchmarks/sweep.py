@@ -21,7 +21,9 @@ import optax_warmup as ow
 from benchmarks import _common
 from benchmarks.step_overhead import init_mlp, mse
 
-LOSS_RTOL = 1e-3
+# Both ways train the same models: the schedules agree to float32 rounding, but vmap may change summation order.
+# Final losses run from ~1e-3 to ~0.6, so the check is relative with an absolute floor for the smallest ones.
+LOSS_RTOL, LOSS_ATOL = 1e-3, 1e-5
 
 
 class Setting(NamedTuple):
@@ -121,7 +123,7 @@ def run(quick: bool = False) -> dict:
         }
         times = _common.interleaved(samplers, s.rounds)
         a, b = parts["ours"]["losses"][0], parts["optax"]["losses"][0]
-        rel = np.abs(a - b) / np.maximum(np.abs(b), 1e-12)
+        diff = np.abs(a - b)
         results[str(k)] = {
             "configs": {"peak": peaks.tolist(), "warmup_steps": warmups.tolist()},
             "ours_wall_s": _common.summary(times["ours"], scale=1.0),
@@ -133,7 +135,11 @@ def run(quick: bool = False) -> dict:
             "speedup": _common.paired_ratio(times["optax"], times["ours"]),
             "final_loss_ours": a.tolist(),
             "final_loss_optax": b.tolist(),
-            "max_rel_loss_diff": float(rel.max()),
-            "losses_match": bool(rel.max() <= LOSS_RTOL),
+            "max_abs_loss_diff": float(diff.max()),
+            "max_rel_loss_diff": float((diff / np.abs(b)).max()),
+            "losses_match": bool(np.all(diff <= LOSS_ATOL + LOSS_RTOL * np.abs(b))),
         }
-    return {"setting": {**s._asdict(), "params": int(n_params), "loss_rtol": LOSS_RTOL}, "k": results}
+    return {
+        "setting": {**s._asdict(), "params": int(n_params), "loss_rtol": LOSS_RTOL, "loss_atol": LOSS_ATOL},
+        "k": results,
+    }
