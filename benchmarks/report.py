@@ -18,31 +18,48 @@ STEP_LABELS = {
     "c_ours_schedule": "(c) `optax_warmup.warmup_cosine_decay_schedule`, same Python arguments",
     "d_ours_traced": "(d) ours, peak / warmup / decay traced (jit arguments)",
     "e_scale_by_warmup": "(e) `chain(adamw(1e-3), optax_warmup.scale_by_warmup(100))`",
-    "e_adaptive_warmup": "(e) `chain(adamw(1e-3), optax_warmup.adaptive_warmup())`",
+    "e_adaptive_warmup": "(e) `optax_warmup.adaptive_warmup(adamw(1e-3), 100)`, `value=loss` passed",
 }
 
-# Why our engine's programs are larger than Optax's for one-formula schedules (read from the lowered text; see
-# the "Size" notes in benchmarks/README.md). Printed under the size table when some schedule is larger.
+# Diagnoses of the targets our engine misses, printed under a section only when its numbers show the miss. The
+# "tried" numbers come from a throwaway prototype that swapped PhaseSchedule.__call__ (engine at commit eeeeb3e,
+# 2 busy AMD EPYC cores, 2026-11-27); they are not re-measured by this run.
 SIZE_DIAGNOSIS = """\
-Why ours is larger where it is (read from the lowered StableHLO of `warmup_cosine_decay_schedule`):
+**Why ours is larger where it is** (read from the lowered StableHLO of `warmup_cosine_decay_schedule`: 117 ops
+against Optax's 45):
 - Every `PhaseSchedule` call does the same generic work whatever its phases: find the segment (compare the count
-  with every segment start, sum, clip), then **six `jnp.take`** (begin, origin, length, start, end, parameter),
-  then the progress `clip((c - origin) / length, 0, 1)` guarded by `where(length > 0)`, then every distinct shape.
-  An Optax schedule is just its formula, with the constants folded in.
-- `jnp.take` lowers with its out-of-bounds handling (`mode="fill"`): negative-index wrap, bounds compare, select
-  around a `gather`, ~15 ops for each of the six tables, although the index is already clipped into range.
-- Every shape is exact at both ends (`where(p >= 1, end, ...)`), the cosine goes through `safe_pow` (for a
-  traceable exponent) even when the exponent is a concrete 1, and `as_count` / `sanitize_*` add converts and
-  clamps. Optax does none of this.
-- Schedules not on the engine (`exponential_decay`, `warmup_exponential_decay_schedule`) sanitize every
-  hyperparameter inside the traced function (`nan_to_num` + `clip` each), which is where most of their ops go.
-- The single-phase case (`constant_schedule`) still computes a progress and a lerp from `value` to `value`;
-  Optax returns the Python float.
-After XLA's optimizations the gap narrows (the optimized-HLO and flops columns) because constant tables fold,
-but the gathers stay. Suggested engine changes (not made here: the engine is not this branch's to edit):
-one gather of a stacked `(n, 6)` table instead of six (or `mode="promise_in_bounds"`, the index is clipped);
-skip `safe_pow` and the segment search when they are statically unnecessary (concrete exponent 1, one segment,
-concrete constant); keep `sanitize_*` out of the traced function when the argument is concrete."""
+  with every segment start, sum, clip), **six `jnp.take`** (shape id, origin, length, start, end, parameter), the
+  progress `clip((c - origin) / length, 0, 1)` guarded by `where(length > 0)`, then every distinct shape and a
+  select between them. That machinery is ~50 ops before any shape. An Optax schedule is its formula with the
+  constants folded in, so for one or two pieces it is smaller; the engine only wins from ~4 pieces on (sgdr with 4
+  cycles, joins with 8 and 32 pieces above).
+- `jnp.take` lowers with its out-of-range handling (negative-index wrap, bounds compare, `select` against NaN
+  around the `gather`), ~17 ops per helper although the index is already clipped into range.
+- The shapes are exact at both ends (`where(p >= 1, end, ...)`), the cosine goes through `safe_pow` (traceable
+  exponent) even for a concrete exponent 1, and `as_count` / `sanitize_*` add converts and clamps.
+- `exponential_decay` and `warmup_exponential_decay_schedule` are not on the engine: they sanitize every
+  hyperparameter inside the traced function (`nan_to_num` + `clip` each), most of their 97 / 203 ops.
+- `constant_schedule` is a one-segment phase schedule: it still computes a progress and a lerp from `value` to
+  `value`; Optax's returns the Python float (1 op). After XLA both are the same 2 instructions and 0 flops.
+
+What was tried (prototype, not committed; ops / optimized-HLO instructions / flops for warmup_cosine_decay):
+current engine 117 / 78 / 45; gathers as `.at[idx].get(mode="promise_in_bounds")` 118 / 64 / 36; one gather of
+a stacked `(n, 6)` table 99 / 68 / 38; a one-hot contraction instead of gathers 108 / 128 / 78;
+`jnp.searchsorted(method="scan")` for the segment 151 / 137 / 68 (but constant in the number of pieces). None
+gets a one- or two-piece schedule under Optax's op count: the generic segment machinery is the cost. To meet the
+target the engine needs a static fast path: when the segment tables are concrete and there are few segments
+(say <= 4), emit each segment's formula with Python constants and a `where` chain (Optax's program, which grows
+with the pieces), and keep the table program above that; skip `safe_pow` for a concrete exponent of 1; return a
+constant for `constant_schedule`; sanitize concrete hyperparameters outside the traced function."""
+
+CURVE_DIAGNOSIS = """\
+**Why ours evaluates a long curve more slowly** (no target, but worth fixing): per count, the engine compares the
+count with every segment start (an `(N, n)` intermediate, then a sum) and does six bounds-checked gathers; XLA:CPU
+does not vectorize those gathers. Tried in the prototype (1M counts, median ms, same busy machine; Optax 7.9 for
+warmup_cosine_decay, 57 for the 32-piece join): current engine 28 / 247; `promise_in_bounds` gathers 9.6 / 279;
+stacked-table gather 11 / 353; `jnp.searchsorted(method="scan")` plus `promise_in_bounds` gathers 19 / **17**
+(3x faster than Optax at 32 pieces; `method="scan_unrolled"` 17 / 12). Suggested: `promise_in_bounds` gathers
+always, and `searchsorted(method="scan")` instead of the compare-all sum above ~8 segments."""
 
 
 def _fmt(x: float, digits: int = 3) -> str:
@@ -74,12 +91,24 @@ def _verdicts(results: dict) -> list[list[str]]:
     if step:
         v = step["variants"]
         for name in ("c_ours_schedule", "d_ours_traced"):
-            ratio, vs_b = v[name]["ratio_to_a"], v[name]["ratio_to_b"]
-            spread = f"run-to-run spread (IQR/median) {_spread(v[name]['step_ms']):.1%}"
+            row, label = v[name], f"({name[:1]})"
+            spread = _spread(row["step_ms"])
+            share = row["extra_flops_vs_a"] / v["a_constant"]["flops"]
             rows.append(
-                [f"({name[:1]}) step time within 2% of (a)", f"{ratio:.3f}x (a); {spread}", _ok(ratio <= STEP_TARGET)]
+                [
+                    f"{label} step time within 2% of (a)",
+                    f"{row['ratio_to_a']:.3f}x (a); its schedule adds {row['extra_flops_vs_a']:.0f} flops to the step "
+                    f"({share:.1e} of it); run-to-run spread (IQR/median) {spread:.1%}",
+                    _noisy_verdict(row["ratio_to_a"], STEP_TARGET, spread),
+                ]
             )
-            rows.append([f"({name[:1]}) step time no slower than (b)", f"{vs_b:.3f}x (b)", _ok(vs_b <= 1.0)])
+            rows.append(
+                [
+                    f"{label} step time no slower than (b)",
+                    f"{row['ratio_to_b']:.3f}x (b)",
+                    _noisy_verdict(row["ratio_to_b"], 1.0, spread),
+                ]
+            )
     size = results.get("compile_size")
     if size:
         larger = [
@@ -91,7 +120,7 @@ def _verdicts(results: dict) -> list[list[str]]:
         rows.append(
             [
                 "never larger than Optax (StableHLO ops)",
-                "larger: " + "; ".join(larger) if larger else "never larger",
+                "larger: " + "; ".join(larger) + " (diagnosis under section 2)" if larger else "never larger",
                 _ok(not larger),
             ]
         )
@@ -111,15 +140,26 @@ def _verdicts(results: dict) -> list[list[str]]:
         else:
             ks = ", ".join(f"K = {kk}: {r['speedup']:.1f}x" for kk, r in k.items())
             rows.append(["sweep >= 10x faster at K = 64", f"not measured in this mode ({ks})", "n/a"])
-        worst = max(r["max_rel_loss_diff"] for r in k.values())
+        st = sweep["setting"]
         rows.append(
             [
-                f"sweep: same final losses (rel. tol. {sweep['setting']['loss_rtol']:g})",
-                f"max rel. diff {worst:.2g}",
+                f"sweep: same final losses (abs. diff <= {st['loss_atol']:g} + {st['loss_rtol']:g} x Optax's loss)",
+                f"max abs. diff {max(r['max_abs_loss_diff'] for r in k.values()):.2g}, max rel. diff "
+                f"{max(r['max_rel_loss_diff'] for r in k.values()):.2g}",
                 _ok(all(r["losses_match"] for r in k.values())),
             ]
         )
     return rows
+
+
+def _noisy_verdict(ratio: float, limit: float, spread: float) -> str:
+    """The verdict on a timing ratio, saying so when the miss is smaller than the machine's run-to-run spread."""
+    if ratio <= limit:
+        return _ok(True)
+    miss = ratio / limit - 1
+    if miss < spread:
+        return f"{_ok(False)} by {miss:.1%}, less than the {spread:.0%} spread: not resolved on this machine"
+    return f"{_ok(False)} by {miss:.1%}"
 
 
 def _ok(ok: bool) -> str:
@@ -246,12 +286,11 @@ def _sweep_section(sweep: dict) -> str:
                 f"{_median(r['optax_wall_s']):.2f} ({_median(r['optax_compile_s']):.2f} + "
                 f"{_median(r['optax_run_s']):.2f})",
                 f"{r['speedup']:.1f}x",
-                f"{r['max_rel_loss_diff']:.2g}",
+                f"{r['max_abs_loss_diff']:.2g} / {r['max_rel_loss_diff']:.2g}",
             ]
         )
-    out += _table(
-        ["K", "ours wall s (compile + run)", "Optax wall s (compile + run)", "speedup", "max rel. loss diff"], rows
-    )
+    headers = ["K", "ours wall s (compile + run)", "Optax wall s (compile + run)", "speedup", "max loss diff abs / rel"]
+    out += _table(headers, rows)
     return out
 
 
@@ -268,6 +307,13 @@ def _curve_section(curve: dict) -> str:
                 [name, variant, f"{r[variant]['ms']['median']:.2f}", f"{r[variant]['elements_per_s'] / 1e6:.1f}"]
             )
     out += _table(["schedule", "variant", "median ms", "M elements/s"], rows)
+    slower = any(
+        r[v]["elements_per_s"] < r["optax_vmap"]["elements_per_s"]
+        for r in curve["curves"].values()
+        for v in ("ours_vmap", "ours_direct")
+    )
+    if slower:
+        out += "\n" + CURVE_DIAGNOSIS + "\n"
     return out
 
 
