@@ -14,6 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
+import jaxlib
+import numpy
+import optax
 
 COUNT = jax.ShapeDtypeStruct((), jnp.int32)  # the step count Optax keeps in its state
 
@@ -99,9 +102,6 @@ def _git_commit() -> str | None:
 
 
 def machine() -> dict:
-    import numpy
-    import optax
-
     return {
         "date_utc": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": _cpu_model(),
@@ -111,18 +111,9 @@ def machine() -> dict:
         "devices": [str(d) for d in jax.devices()],
         "python": sys.version.split()[0],
         "jax": jax.__version__,
-        "jaxlib": getattr(jax.lib, "__version__", None) or _jaxlib_version(),
+        "jaxlib": jaxlib.__version__,
         "optax": optax.__version__,
         "numpy": numpy.__version__,
         "git_commit": _git_commit(),
         "load_average_start": load_average(),
     }
-
-
-def _jaxlib_version() -> str | None:
-    try:
-        import jaxlib
-
-        return jaxlib.__version__
-    except (ImportError, AttributeError):
-        return None
