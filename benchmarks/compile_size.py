@@ -60,10 +60,8 @@ def _jit(schedule):
     return jax.jit(lambda count: schedule(count))
 
 
-def sizes(schedule) -> dict:
-    lowered = _jit(schedule).lower(_common.COUNT)
+def sizes(lowered, compiled) -> dict:
     text = lowered.as_text()
-    compiled = lowered.compile()
     return {
         "stablehlo_ops": _common.stablehlo_ops(text),
         "stablehlo_lines": len(text.splitlines()),
@@ -73,7 +71,7 @@ def sizes(schedule) -> dict:
 
 
 def _cold_compile(factory, lib, out: dict):
-    """One cold build: clear JAX's caches, build the schedule, then time lower and compile separately."""
+    """One cold build: clear JAX's caches, build the schedule, time lower and compile; keep the program's sizes."""
 
     def once():
         jax.clear_caches()
@@ -81,9 +79,10 @@ def _cold_compile(factory, lib, out: dict):
         t0 = time.perf_counter()
         lowered = f.lower(_common.COUNT)
         t1 = time.perf_counter()
-        lowered.compile()
+        compiled = lowered.compile()
         out.setdefault("lower", []).append(t1 - t0)
         out.setdefault("compile", []).append(time.perf_counter() - t1)
+        out["sizes"] = sizes(lowered, compiled)  # the same every round
 
     return once
 
@@ -93,12 +92,10 @@ def measure(factories: dict[str, Callable], rounds: int) -> dict:
     for name, factory in factories.items():
         raw = {lib: {} for lib in LIBS}
         _common.interleaved({lib: _cold_compile(factory, mod, raw[lib]) for lib, mod in LIBS.items()}, rounds)
-        rows[name] = {}
-        for lib, mod in LIBS.items():
-            row = sizes(factory(mod))
-            row["lower_ms"] = _common.summary(raw[lib]["lower"])
-            row["compile_ms"] = _common.summary(raw[lib]["compile"])
-            rows[name][lib] = row
+        rows[name] = {
+            lib: {**r["sizes"], "lower_ms": _common.summary(r["lower"]), "compile_ms": _common.summary(r["compile"])}
+            for lib, r in raw.items()
+        }
     return rows
 
 
