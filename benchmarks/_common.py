@@ -1,4 +1,4 @@
-"""What the measurements share: interleaved timing, medians, op counts of a lowered program, the machine."""
+"""What the measurements share: interleaved timing, medians, a small MLP, op counts of a program, the machine."""
 
 from __future__ import annotations
 
@@ -52,6 +52,27 @@ def summary(seconds: Sequence[float], scale: float = 1e3) -> dict[str, float]:
 def paired_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> float:
     """Median over rounds of ``numerator[i] / denominator[i]``: both ran in the same round, under the same load."""
     return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
+
+
+def init_mlp(key, sizes):
+    """A plain-JAX MLP (list of (weight, bias)), the model of the step and sweep benchmarks."""
+    params = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
+        key, sub = jax.random.split(key)
+        params.append((jax.random.normal(sub, (n_in, n_out)) / jnp.sqrt(n_in), jnp.zeros(n_out)))
+    return params
+
+
+def mlp(params, x):
+    for i, (w, b) in enumerate(params):
+        x = x @ w + b
+        if i < len(params) - 1:
+            x = jax.nn.relu(x)
+    return x
+
+
+def mse(params, x, y):
+    return jnp.mean((mlp(params, x) - y) ** 2)
 
 
 def stablehlo_ops(text: str) -> int:

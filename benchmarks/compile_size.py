@@ -22,7 +22,7 @@ JOIN_PIECES = (2, 8, 32)
 PIECE_STEPS = 100
 
 
-def _join(lib, n: int):
+def join_pieces(lib, n: int):
     """``n`` pieces of ``PIECE_STEPS`` steps, alternating a linear and a cosine decay (as the research note)."""
     pieces = [
         lib.linear_schedule(1.0, 0.1, PIECE_STEPS) if i % 2 == 0 else lib.cosine_decay_schedule(1.0, PIECE_STEPS, 0.1)
@@ -52,7 +52,9 @@ SCHEDULES: dict[str, Callable] = {
     "cosine_onecycle_schedule": lambda lib: lib.cosine_onecycle_schedule(1000, 1.0),
     "sgdr_schedule (4 cycles)": lambda lib: lib.sgdr_schedule(_SGDR),
 }
-JOINS: dict[str, Callable] = {f"join_schedules ({n} pieces)": (lambda lib, n=n: _join(lib, n)) for n in JOIN_PIECES}
+JOINS: dict[str, Callable] = {
+    f"join_schedules ({n} pieces)": (lambda lib, n=n: join_pieces(lib, n)) for n in JOIN_PIECES
+}
 LIBS = {"ours": ow, "optax": optax}
 
 

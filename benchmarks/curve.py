@@ -13,11 +13,11 @@ import optax
 
 import optax_warmup as ow
 from benchmarks import _common
-from benchmarks.compile_size import _join
+from benchmarks.compile_size import join_pieces
 
 CURVES = {
     "warmup_cosine_decay_schedule": lambda lib, n: lib.warmup_cosine_decay_schedule(0.0, 1.0, n // 100, n, 0.1),
-    "join_schedules (32 pieces)": lambda lib, n: _join(lib, 32),
+    "join_schedules (32 pieces)": lambda lib, n: join_pieces(lib, 32),
 }
 
 

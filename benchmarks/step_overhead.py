@@ -32,26 +32,6 @@ FULL = Setting(sizes=(512, 1024, 512), batch=64, rounds=30, inner=10)
 QUICK = Setting(sizes=(128, 256, 128), batch=32, rounds=6, inner=5)
 
 
-def init_mlp(key, sizes):
-    params = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
-        key, sub = jax.random.split(key)
-        params.append((jax.random.normal(sub, (n_in, n_out)) / jnp.sqrt(n_in), jnp.zeros(n_out)))
-    return params
-
-
-def mlp(params, x):
-    for i, (w, b) in enumerate(params):
-        x = x @ w + b
-        if i < len(params) - 1:
-            x = jax.nn.relu(x)
-    return x
-
-
-def mse(params, x, y):
-    return jnp.mean((mlp(params, x) - y) ** 2)
-
-
 class Variant(NamedTuple):
     make_tx: Callable  # hparams -> optimizer, called inside the jitted step
     hparams: object = ()  # jit arguments of make_tx (traced); () for the variants with Python numbers
@@ -81,7 +61,7 @@ def _variants() -> dict[str, Variant]:
 
 def _make_step(variant: Variant):
     def step(params, opt_state, x, y, hparams):
-        loss, grads = jax.value_and_grad(mse)(params, x, y)
+        loss, grads = jax.value_and_grad(_common.mse)(params, x, y)
         extra = {"value": loss} if variant.pass_loss else {}
         updates, opt_state = variant.make_tx(hparams).update(grads, opt_state, params, **extra)
         return optax.apply_updates(params, updates), opt_state, loss
@@ -113,7 +93,7 @@ def run(quick: bool = False) -> dict:
     kx, ky, kp = jax.random.split(jax.random.key(0), 3)
     x = jax.random.normal(kx, (s.batch, s.sizes[0]))
     y = jax.random.normal(ky, (s.batch, s.sizes[-1]))
-    params = init_mlp(kp, s.sizes)
+    params = _common.init_mlp(kp, s.sizes)
     runners, skipped = {}, {}
     for name, variant in _variants().items():
         try:

@@ -19,7 +19,6 @@ import optax
 
 import optax_warmup as ow
 from benchmarks import _common
-from benchmarks.step_overhead import init_mlp, mse
 
 # Both ways train the same models: the schedules agree to float32 rounding, but vmap may change summation order.
 # Final losses run from ~1e-3 to ~0.6, so the check is relative with an absolute floor for the smallest ones.
@@ -51,7 +50,7 @@ def _problem(s: Setting):
     kx, kt, kp = jax.random.split(jax.random.key(1), 3)
     x = jax.random.normal(kx, (s.examples, s.sizes[0]))
     y = jnp.sin(x @ jax.random.normal(kt, (s.sizes[0], s.sizes[-1])))
-    return init_mlp(kp, s.sizes), x, y
+    return _common.init_mlp(kp, s.sizes), x, y
 
 
 def train(schedule, params, x, y, steps: int):
@@ -60,12 +59,12 @@ def train(schedule, params, x, y, steps: int):
 
     def body(carry, _):
         params, state = carry
-        grads = jax.grad(mse)(params, x, y)
+        grads = jax.grad(_common.mse)(params, x, y)
         updates, state = tx.update(grads, state, params)
         return (optax.apply_updates(params, updates), state), None
 
     (params, _), _ = jax.lax.scan(body, (params, tx.init(params)), None, length=steps)
-    return mse(params, x, y)
+    return _common.mse(params, x, y)
 
 
 def ours(peaks, warmups, problem, steps):
