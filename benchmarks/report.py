@@ -62,14 +62,6 @@ stacked-table gather 11 / 353; `jnp.searchsorted(method="scan")` plus `promise_i
 always, and `searchsorted(method="scan")` instead of the compare-all sum above ~8 segments."""
 
 
-def _fmt(x: float, digits: int = 3) -> str:
-    if x == 0:
-        return "0"
-    if abs(x) >= 1000 or abs(x) < 0.01:
-        return f"{x:.{digits}g}"
-    return f"{x:.{digits}g}" if abs(x) < 10 else f"{x:.1f}"
-
-
 def _table(headers: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
