@@ -44,9 +44,15 @@ def interleaved(fns: Mapping[str, Callable[[], object]], rounds: int) -> dict[st
 
 
 def summary(seconds: Sequence[float], scale: float = 1e3) -> dict[str, float]:
-    """Median and quartiles of a list of timings, scaled (milliseconds by default)."""
+    """Median, quartiles and minimum of a list of timings, scaled (milliseconds by default)."""
     q = statistics.quantiles(seconds, n=4) if len(seconds) > 1 else [seconds[0]] * 3
-    return {"median": statistics.median(seconds) * scale, "p25": q[0] * scale, "p75": q[2] * scale, "n": len(seconds)}
+    return {
+        "median": statistics.median(seconds) * scale,
+        "p25": q[0] * scale,
+        "p75": q[2] * scale,
+        "min": min(seconds) * scale,
+        "n": len(seconds),
+    }
 
 
 def paired_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> float:

@@ -184,6 +184,7 @@ def _step_section(step: dict) -> str:
                 f"{t['median']:.3f}",
                 f"{t['p25']:.3f} to {t['p75']:.3f}",
                 f"{r['ratio_to_a']:.3f}",
+                f"{r['min_ratio_to_a']:.3f}",
                 f"{r['flops']:.4g}",
                 f"{r['extra_flops_vs_a']:+.0f}",
             ]
@@ -193,11 +194,13 @@ def _step_section(step: dict) -> str:
         f"({s['params']:,} parameters), batch {s['batch']}, params and optimizer state donated in every variant. "
         f"Schedule: `warmup_cosine_decay_schedule{tuple(step['schedule_args'].values())}`. {s['rounds']} rounds, "
         f"each variant timed once per round over {s['inner']} consecutive steps (then `block_until_ready`), in "
-        "rotating order. Ratio = median over rounds of (variant time / (a) time in the same round). "
+        "rotating order. Ratio = median over rounds of (variant time / (a) time in the same round); min / min (a) "
+        "compares the fastest samples, the ones least disturbed by other processes. "
         "Flops = `cost_analysis()` of the whole compiled step: the schedule's own cost is the difference to (a), "
         "exact and free of timing noise.\n\n"
     )
-    out += _table(["variant", "median ms/step", "p25 to p75", "ratio to (a)", "step flops", "flops vs (a)"], rows)
+    headers = ["variant", "median ms/step", "p25 to p75", "ratio to (a)", "min / min (a)", "step flops", "flops vs (a)"]
+    out += _table(headers, rows)
     for name, why in step.get("skipped", {}).items():
         out += f"\n- `{name}` present in the package but not measured: `{why}`\n"
     if not any(n.startswith("e_") for n in {**step["variants"], **step.get("skipped", {})}):
