@@ -189,10 +189,17 @@ def adaptive_warmup(
         )
 
     def init_fn(params):
-        zero, izero = jnp.zeros([], f32), jnp.zeros([], jnp.int32)
-        factor = jnp.asarray(factor_at(zero), f32)
+        # A fresh array per field: a state whose leaves share one buffer cannot be donated to a jitted step.
+        def zero():
+            return jnp.zeros([], f32)
+
+        def izero():
+            return jnp.zeros([], jnp.int32)
+
+        factor = jnp.asarray(factor_at(zero()), f32)
         return AdaptiveWarmupState(
-            izero, zero, factor, zero, zero, zero, zero, izero, izero, izero, izero, inner.init(params)
+            izero(), zero(), factor, zero(), zero(), zero(), zero(), izero(), izero(), izero(), izero(),
+            inner.init(params),
         )
 
     def update_fn(updates, state, params=None, *, value=None, **extra_args):

@@ -262,3 +262,25 @@ def test_state_is_a_pytree_of_arrays_and_reports_for_logging():
     assert float(ow.current_learning_rate(state)) == pytest.approx(0.05)
     with pytest.raises(TypeError, match="skip_spikes"):
         ow.adaptive_warmup(None, 4, skip_spikes=1)
+
+
+def test_state_can_be_donated_to_a_jitted_step():
+    """Every leaf of the initial state is its own buffer, so donating the state works."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    import optax_warmup as ow
+
+    tx = ow.adaptive_warmup(optax.sgd(0.1), warmup_steps=10)
+    params = jnp.ones(3)
+    state = tx.init(params)
+    leaves = [x for x in jax.tree.leaves(state) if isinstance(x, jax.Array)]
+    assert len({x.unsafe_buffer_pointer() for x in leaves}) == len(leaves)
+
+    @jax.jit(donate_argnums=(0,))
+    def step(state, params):
+        updates, state = tx.update(jnp.ones(3), state, params)
+        return state
+
+    step(state, params)
