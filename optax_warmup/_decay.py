@@ -324,8 +324,10 @@ def _onecycle_bound(pct, transition_steps):
     xp = V.xp_for(pct, transition_steps)
     if xp is np:
         return float(np.floor(np.float64(pct) * np.float64(transition_steps)))
-    # float32 rounds 0.56 * 900 to 503.99997: nudge by 1e-6 relative so the floor matches Python's int().
-    return jnp.floor(V.sanitize_length(jnp, pct) * V.sanitize_length(jnp, transition_steps) * (1.0 + 1e-6))
+    # float32 rounds 0.56 * 900 to 503.99997: nudge up so the floor matches Python's int(). By 2**-23 relative,
+    # which covers the float32 rounding of pct and of the product (2**-24 each) but no more: a nudge of 1e-6 moved
+    # true products within 1e-6 * pct * T of the next integer up a step (0.4 steps at T = 1e6).
+    return jnp.floor(V.sanitize_length(jnp, pct) * V.sanitize_length(jnp, transition_steps) * (1.0 + 2.0**-23))
 
 
 def _check_onecycle(transition_steps, peak_value, pct_start, div_factor, final_div_factor, pct_final=1.0):
