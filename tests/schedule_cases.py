@@ -209,11 +209,16 @@ def _pw_dict(hp):
     return dict(zip(hp["boundaries"], hp["scales"], strict=True))
 
 
+def _traced_floor(pct, t):
+    """The core's traced ``int(pct * T)``: a float32 product nudged up by 2**-23 relative, floored."""
+    return float(np.floor(np.float32(pct) * np.float32(t) * np.float32(1.0 + 2.0**-23)))
+
+
 def _pcts_unambiguous(hp, names):
     """``int(pct * T)`` is floored in the hyperparameter's precision (float32 when traced, float64 when a Python
     float): keep draws where both agree, so the traced, eager and Optax boundaries are the same."""
     t = hp["transition_steps"]
-    return all(math.floor(np.float32(hp[n]) * np.float32(t)) == math.floor(hp[n] * t) for n in names)
+    return all(_traced_floor(hp[n], t) == math.floor(hp[n] * t) for n in names)
 
 
 def _onecycle_ok(hp, pcts):
@@ -225,7 +230,7 @@ def _onecycle_ok(hp, pcts):
 
 def _onecycle_bounds(hp, pcts):
     t = hp["transition_steps"]
-    return [0.0] + [float(math.floor(np.float32(p) * np.float32(t))) for p in pcts] + [float(t)]
+    return [0.0] + [_traced_floor(p, t) for p in pcts] + [float(t)]
 
 
 ONECYCLE = dict(
