@@ -50,7 +50,9 @@ def _add(a, b):
 
 def _mul(a, b):
     if (_const(a) and a == 0) or (_const(b) and b == 0):
-        return 0.0
+        # Keep the other factor's shape: 0 * (an array of counts) is an array of zeros, not the number 0.
+        other = b if _const(a) else a
+        return 0.0 if _const(other) else jnp.zeros_like(other)
     if _const(a) and a == 1:
         return b
     if _const(b) and b == 1:
