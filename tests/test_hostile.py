@@ -500,6 +500,8 @@ def test_allowed_unusual_value_gives_finite_schedule(name, arg, value):
     fn = TABLE[name][0]
     out = _run(name, fn(**(_defaults(name) | {arg: value})))
     assert np.isfinite(out).all(), out
+    if ROLE.get(name, "schedule") in ("schedule", "every_k"):
+        assert out.shape == COUNTS.shape
 
 
 # --- structured arguments ------------------------------------------------------------------------------------------
