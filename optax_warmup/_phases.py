@@ -102,6 +102,13 @@ class PhaseSchedule:
         else:
             has_length = length > 0
             p = jnp.where(has_length, jnp.minimum(jnp.maximum(t / jnp.where(has_length, length, 1.0), 0.0), 1.0), 1.0)
+            params = self.params
+            if not (isinstance(params, np.ndarray) and bool(np.all(params[segments] != 0))):
+                # A zero-length phase is over, so it gives its end value: with exponent 0 the cosine and
+                # polynomial_decay shapes hold their start even at p = 1 (0**0 = 1).
+                return {
+                    name: jnp.where(has_length, _shapes.SHAPES[name](p, start, end, param), end) for name in names
+                }
         return {name: _shapes.SHAPES[name](p, start, end, param) for name in names}
 
     def _plan(self):
