@@ -172,6 +172,9 @@ def _exp_range(init, rate, end, begin, steps):
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         far = init * np.float64(rate) ** p_max if np.isfinite(p_max) else 0.0
     far = float(np.clip(np.nan_to_num(far, nan=0.0), -HUGE, HUGE))  # 0 * inf: the limit is 0
+    if init != 0 and rate > 1 and p_max * math.log(rate) > math.log(np.finfo(np.float32).max):
+        # rate**p overflows float32 before init scales it down: documented clamp to +-1e30.
+        far = math.copysign(HUGE, init)
     lo, hi = _rng(init, far)
     if end is not None:
         clip = (lambda v: max(v, end)) if rate < 1 else (lambda v: min(v, end))
@@ -865,7 +868,12 @@ for _decay_shape in ow.WSD_DECAY_SHAPES:
                 _fixed(warmup_steps=STEPS, stable_steps=STEPS, decay_steps=STEPS),
             ),
             value_range=lambda hp: _rng(hp["init_value"], hp["peak_value"], hp["end_value"]),
-            warmup=_warm,
+            # With no stable and no decay phase the value at W is already end_value.
+            warmup=lambda hp: (
+                hp["warmup_steps"] if hp["stable_steps"] + hp["decay_steps"] > 0 else max(hp["warmup_steps"] - 0.5, 0),
+                hp["init_value"],
+                hp["peak_value"],
+            ),
             boundaries=lambda hp, ds=_decay_shape: (
                 (
                     [
