@@ -225,7 +225,10 @@ def _pcts_unambiguous(hp, names):
 
 
 def _onecycle_ok(hp, pcts):
-    # Optax widens zero-length pieces to one step; ours skips them. Compare where every piece has a step.
+    # Optax widens zero-length pieces to one step; ours skips them. Compare where every piece has a step, and
+    # where no breakpoint value passes the +-1e30 clamp (ours clamps before interpolating).
+    if abs(hp["peak_value"] / hp["div_factor"]) > HUGE:
+        return False
     t = hp["transition_steps"]
     bounds = [0] + [int(p * t) for p in pcts] + [t]
     return all(b > a for a, b in zip(bounds, bounds[1:], strict=False)) and t < 10**6
@@ -392,7 +395,7 @@ add(
             + [
                 (
                     hp["transition_begin"] + hp["transition_steps"],
-                    hp["end_value"] if hp["power"] > 0 else hp["init_value"],
+                    hp["end_value"] if hp["power"] > 0 or hp["transition_steps"] == 0 else hp["init_value"],
                 )
             ]
         ),
@@ -456,6 +459,8 @@ add(
             (hp["decay_steps"], hp["alpha"] * hp["init_value"] if hp["exponent"] > 0 else hp["init_value"]),
         ],
         optax=lambda hp: optax.cosine_decay_schedule(hp["init_value"], hp["decay_steps"], hp["alpha"], hp["exponent"]),
+        # Ours clamps the end value alpha * init_value to +-1e30 before interpolating; Optax does not clamp.
+        optax_ok=lambda hp: abs(hp["alpha"] * hp["init_value"]) <= HUGE,
     )
 )
 
