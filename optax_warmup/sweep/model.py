@@ -8,9 +8,11 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-_init = nn.initializers.normal(0.02)
+INIT_STD = 0.02
+_init = nn.initializers.normal(INIT_STD)
 
 
 def _normalize(x: jax.Array, eps: float = 1e-6) -> jax.Array:
@@ -81,3 +83,25 @@ def loss_fn(model: ByteLM, params, windows: jax.Array) -> jax.Array:
     """Mean next-byte cross-entropy (nats) over windows of shape (..., context + 1)."""
     logits = model.apply(params, windows[..., :-1])
     return optax.softmax_cross_entropy_with_integer_labels(logits, windows[..., 1:]).mean()
+
+
+def init_params(model: ByteLM, seeds: np.ndarray, base_seed: int = 0):
+    """Parameters for a stack of models, one per entry of `seeds`, drawn with NumPy on the host.
+
+    Same distribution as `model.init` (every weight N(0, INIT_STD), biases 0, LayerNorm scales 1), but no XLA
+    compile: compiling `vmap(model.init)` (threefry random bits) took longer than a whole quick sweep's step.
+    Identical seeds give identical parameters, whatever the device count.
+    """
+    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, model.context), jnp.int32)))
+    rngs = {int(s): np.random.default_rng([base_seed, int(s)]) for s in np.unique(seeds)}
+
+    def leaf(path, spec):
+        name = path[-1].key
+        if name == "bias":
+            return np.zeros((len(seeds), *spec.shape), np.float32)
+        if name == "scale":
+            return np.ones((len(seeds), *spec.shape), np.float32)
+        one = {s: (INIT_STD * r.standard_normal(spec.shape)).astype(np.float32) for s, r in rngs.items()}
+        return np.stack([one[int(s)] for s in seeds])
+
+    return jax.tree_util.tree_map_with_path(leaf, shapes)

@@ -28,7 +28,7 @@ from jax.sharding import PartitionSpec as P
 
 from optax_warmup.sweep import data as data_lib
 from optax_warmup.sweep._schedule import warmup_cosine_decay_schedule
-from optax_warmup.sweep.model import ByteLM, loss_fn
+from optax_warmup.sweep.model import ByteLM, init_params, loss_fn
 
 AXIS = "config"
 
@@ -59,6 +59,11 @@ class SweepConfig:
     valid_windows: int = 256
     strategy: str = "auto"  # vmap, map or auto (map on CPU, vmap elsewhere)
     max_files: int | None = None  # use only the first files of the standard library (tests)
+
+
+# A sweep that takes seconds (a tiny model on 30 standard-library files): tests, the tutorial, smoke runs.
+TINY = dict(steps=8, d_model=16, n_layers=1, n_heads=2, context=16, batch_size=4, valid_windows=32,
+            max_files=30, seeds=1)
 
 
 def warmup_steps_of(warmup: float | int, steps: int) -> int:
@@ -120,10 +125,10 @@ def make_train_step(model: ByteLM, cfg: SweepConfig, mesh: Mesh, strategy: str):
         lr = partial(schedule, hp)
         updates, new_opt = make_optimizer(cfg, lr).update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
-        grad_norm = optax.global_norm(grads)
+        grad_norm = optax.tree.norm(grads)
         # A config that produced a non-finite value keeps its last finite params and stops training, so a
         # diverged config never feeds NaNs to anything (the progress bar, the report, other configs' devices).
-        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(optax.global_norm(new_params))
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(optax.tree.norm(new_params))
         ok = alive & finite
         new_state = dict(params=_tree_where(ok, new_params, params), opt=_tree_where(ok, new_opt, opt_state),
                          alive=ok)
@@ -172,13 +177,11 @@ def _pad(values: np.ndarray, n: int) -> np.ndarray:
 
 def init_state(model: ByteLM, cfg: SweepConfig, seeds: np.ndarray):
     """Params and optimizer state for each config; configs sharing a seed start from identical params."""
-    keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(cfg.seed), s))(jnp.asarray(seeds))
-    dummy = jnp.zeros((1, cfg.context), jnp.int32)
-    params = jax.jit(jax.vmap(lambda k: model.init(k, dummy)))(keys)
+    params = init_params(model, seeds, cfg.seed)
     # The optimizer state must come from a *callable* learning rate: with a float, adamw keeps no step count
     # and the traced schedule has nothing to read.
-    opt = jax.vmap(make_optimizer(cfg, lambda count: 0.0).init)(params)
-    return dict(params=params, opt=opt, alive=jnp.ones(len(seeds), bool))
+    opt = jax.jit(jax.vmap(make_optimizer(cfg, lambda count: 0.0).init))(params)
+    return dict(params=params, opt=opt, alive=np.ones(len(seeds), bool))
 
 
 def run_sweep(cfg: SweepConfig, progress: bool = True, devices=None) -> dict:
