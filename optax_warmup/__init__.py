@@ -1,1 +1,69 @@
-"""optax_warmup: learning-rate warmup for JAX and Optax."""
+"""optax_warmup: learning-rate warmup for JAX and Optax, with every hyperparameter traceable.
+
+Schedules are pure functions ``count -> value`` usable wherever Optax takes a schedule
+(``optax.adamw(learning_rate=...)``, ``optax.join_schedules``, a Flax ``TrainState``), and every numeric
+hyperparameter may be a traced array, so ``jit``, ``vmap`` over hyperparameters and ``grad`` all work.
+"""
+
+from optax_warmup._composite import (
+    noam_schedule,
+    sgdr_schedule,
+    warmup_constant_schedule,
+    warmup_cosine_decay_schedule,
+    warmup_cosine_restarts_schedule,
+    warmup_exponential_decay_schedule,
+    warmup_linear_decay_schedule,
+    warmup_polynomial_decay_schedule,
+    warmup_rsqrt_schedule,
+    warmup_stable_decay_schedule,
+)
+from optax_warmup._decay import (
+    constant_schedule,
+    cosine_decay_schedule,
+    cosine_onecycle_schedule,
+    exponential_decay,
+    linear_onecycle_schedule,
+    linear_schedule,
+    piecewise_constant_schedule,
+    piecewise_interpolate_schedule,
+    polynomial_schedule,
+)
+from optax_warmup._join import join_schedules
+from optax_warmup._phases import Phase, PhaseSchedule, phase_schedule
+from optax_warmup._shapes import SHAPES, WARMUP_SHAPES, WSD_DECAY_SHAPES
+from optax_warmup._warmup import warmup_factor, warmup_overlay, warmup_schedule, with_warmup
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SHAPES",
+    "WARMUP_SHAPES",
+    "WSD_DECAY_SHAPES",
+    "Phase",
+    "PhaseSchedule",
+    "constant_schedule",
+    "cosine_decay_schedule",
+    "cosine_onecycle_schedule",
+    "exponential_decay",
+    "join_schedules",
+    "linear_onecycle_schedule",
+    "linear_schedule",
+    "noam_schedule",
+    "phase_schedule",
+    "piecewise_constant_schedule",
+    "piecewise_interpolate_schedule",
+    "polynomial_schedule",
+    "sgdr_schedule",
+    "warmup_constant_schedule",
+    "warmup_cosine_decay_schedule",
+    "warmup_cosine_restarts_schedule",
+    "warmup_exponential_decay_schedule",
+    "warmup_factor",
+    "warmup_linear_decay_schedule",
+    "warmup_overlay",
+    "warmup_polynomial_decay_schedule",
+    "warmup_rsqrt_schedule",
+    "warmup_schedule",
+    "warmup_stable_decay_schedule",
+    "with_warmup",
+]

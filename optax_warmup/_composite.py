@@ -1,0 +1,415 @@
+"""Warmup-first schedules: Optax's ``warmup_*`` drop-ins and ours (WSD, rsqrt, restarts, ...).
+
+Every ``warmup_*`` schedule takes ``warmup_shape=`` (default ``"linear"``, which gives Optax's values) and
+``warmup_exponent=`` (the power of the ``"polynomial"`` shape); see ``optax_warmup._warmup`` for the shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import jax
+import jax.numpy as jnp
+
+from optax_warmup import _decay, _join, _shapes, _warmup
+from optax_warmup import _validate as V
+from optax_warmup._phases import Phase
+
+ArrayLike = jax.typing.ArrayLike
+
+
+def _check_total(decay_steps, warmup_steps) -> None:
+    V.check_positive("decay_steps", decay_steps)
+    V.check_at_least("decay_steps", decay_steps, "warmup_steps", warmup_steps, strict=True)
+
+
+def _decay_length(decay_steps, warmup_steps):
+    """``decay_steps - warmup_steps``, the decay phase of a schedule whose ``decay_steps`` includes the warmup."""
+    xp = V.xp_for(decay_steps, warmup_steps)
+    return V.sanitize_length(xp, decay_steps) - V.sanitize_length(xp, warmup_steps)
+
+
+def _warmup_then_fn(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent, tail: Callable):
+    """A ramp to ``peak_value`` over ``warmup_steps``, then ``tail(count - warmup_steps)`` (unbounded tails)."""
+    _warmup.check_warmup_args(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent)
+
+    def schedule(count):
+        c = V.as_count(count)
+        w = V.sanitize_length(jnp, warmup_steps)
+        after = jnp.asarray(tail(jnp.maximum(c - w, 0.0)), V.float_dtype())
+        if warmup_shape == "exponential":
+            init = V.sanitize_value(jnp, init_value)
+            base = jnp.where(c < w, V.sanitize_value(jnp, peak_value), after)
+            return init + (base - init) * _warmup.exponential_factor(c, w)
+        ramp = _warmup.warmup_schedule(init_value, peak_value, w, warmup_shape, warmup_exponent)(c)
+        return jnp.where(c < w, ramp, after)
+
+    return schedule
+
+
+def warmup_constant_schedule(
+    init_value: ArrayLike,
+    peak_value: ArrayLike,
+    warmup_steps: ArrayLike,
+    *,
+    warmup_shape: str = "linear",
+    warmup_exponent: ArrayLike = 2.0,
+):
+    r"""Warmup from ``init_value`` to ``peak_value``, then constant. Optax's, plus shapes.
+
+    .. math::
+      v(t) = I + (P - I) \min(t / W, 1)
+
+    ``warmup_steps == 0`` gives the peak from count 0 (Optax gives ``init_value`` forever).
+
+    Example:
+      >>> import optax_warmup as ow
+      >>> float(ow.warmup_constant_schedule(0.0, 1.0, 10)(5))
+      0.5
+    """
+    return _warmup.warmup_then(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent, [])
+
+
+def warmup_cosine_decay_schedule(
+    init_value: ArrayLike,
+    peak_value: ArrayLike,
+    warmup_steps: ArrayLike,
+    decay_steps: ArrayLike,
+    end_value: ArrayLike = 0.0,
+    exponent: ArrayLike = 1.0,
+    *,
+    warmup_shape: str = "linear",
+    warmup_exponent: ArrayLike = 2.0,
+):
+    r"""Warmup, then cosine decay to ``end_value``. Optax's, with traceable ``peak_value`` and steps.
+
+    .. math::
+      v(t) = \begin{cases}
+        I + (P - I)\, t / W & t < W \\
+        E + (P - E) \left(\tfrac{1 + \cos(\pi (t - W) / (D - W))}{2}\right)^{k} & W \le t < D \\
+        E & t \ge D
+      \end{cases}
+
+    Args:
+      init_value: value at count 0.
+      peak_value: value at the end of the warmup.
+      warmup_steps: warmup length ``W`` (0: start at the peak).
+      decay_steps: total length ``D``, warmup included (> ``W``).
+      end_value: final value.
+      exponent: the power ``k`` of the cosine factor.
+      warmup_shape: shape of the warmup (``"linear"``, ``"cosine"``, ``"polynomial"``, ``"geometric"``,
+        ``"exponential"``).
+      warmup_exponent: the power of the ``"polynomial"`` warmup.
+
+    Example:
+      >>> import optax_warmup as ow
+      >>> s = ow.warmup_cosine_decay_schedule(0.0, 1.0, 10, 110)
+      >>> [round(float(s(t)), 4) for t in (5, 10, 60, 200)]
+      [0.5, 1.0, 0.5, 0.0]
+    """
+    _check_total(decay_steps, warmup_steps)
+    decay = Phase(_decay_length(decay_steps, warmup_steps), peak_value, end_value, "cosine", exponent)
+    V.check_finite("end_value", end_value)
+    V.check_nonnegative("exponent", exponent)
+    return _warmup.warmup_then(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent, [decay])
+
+
+def warmup_linear_decay_schedule(
+    init_value: ArrayLike,
+    peak_value: ArrayLike,
+    warmup_steps: ArrayLike,
+    decay_steps: ArrayLike,
+    end_value: ArrayLike = 0.0,
+    *,
+    warmup_shape: str = "linear",
+    warmup_exponent: ArrayLike = 2.0,
+):
+    r"""Warmup, then linear decay to ``end_value`` at ``decay_steps`` (warmup included), as HF's ``linear``.
+
+    .. math::
+      v(t) = P + (E - P) \frac{t - W}{D - W} \quad (W \le t < D)
+
+    Example:
+      >>> import optax_warmup as ow
+      >>> float(ow.warmup_linear_decay_schedule(0.0, 1.0, 10, 110)(60))
+      0.5
+    """
+    return warmup_polynomial_decay_schedule(
+        init_value, peak_value, warmup_steps, decay_steps, end_value, 1.0,
+        warmup_shape=warmup_shape, warmup_exponent=warmup_exponent,
+    )
+
+
+def warmup_polynomial_decay_schedule(
+    init_value: ArrayLike,
+    peak_value: ArrayLike,
+    warmup_steps: ArrayLike,
+    decay_steps: ArrayLike,
+    end_value: ArrayLike = 0.0,
+    power: ArrayLike = 1.0,
+    *,
+    warmup_shape: str = "linear",
+    warmup_exponent: ArrayLike = 2.0,
+):
+    r"""Warmup, then polynomial decay ``E + (P - E)(1 - (t - W)/(D - W))**power``, as HF's ``polynomial``.
+
+    Example:
+      >>> import optax_warmup as ow
+      >>> float(ow.warmup_polynomial_decay_schedule(0.0, 1.0, 10, 110, power=2.0)(60))
+      0.25
+    """
+    _check_total(decay_steps, warmup_steps)
+    V.check_finite("end_value", end_value)
+    V.check_nonnegative("power", power)
+    decay = Phase(_decay_length(decay_steps, warmup_steps), peak_value, end_value, "polynomial_decay", power)
+    return _warmup.warmup_then(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent, [decay])
+
+
+def warmup_exponential_decay_schedule(
+    init_value: ArrayLike,
+    peak_value: ArrayLike,
+    warmup_steps: ArrayLike,
+    transition_steps: ArrayLike,
+    decay_rate: ArrayLike,
+    transition_begin: ArrayLike = 0,
+    staircase: bool = False,
+    end_value: ArrayLike | None = None,
+    *,
+    warmup_shape: str = "linear",
+    warmup_exponent: ArrayLike = 2.0,
+):
+    r"""Warmup, then ``exponential_decay(peak_value, ...)`` on the count after the warmup. Optax's.
+
+    Example:
+      >>> import optax_warmup as ow
+      >>> float(ow.warmup_exponential_decay_schedule(0.0, 1.0, 10, 10, 0.5)(30))
+      0.25
+    """
+    tail = _decay.exponential_decay(peak_value, transition_steps, decay_rate, transition_begin, staircase, end_value)
+    return _warmup_then_fn(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent, tail)
+
+
+def warmup_rsqrt_schedule(
+    init_value: ArrayLike,
+    peak_value: ArrayLike,
+    warmup_steps: ArrayLike,
+    timescale: ArrayLike | None = None,
+    *,
+    warmup_shape: str = "linear",
+    warmup_exponent: ArrayLike = 2.0,
+):
+    r"""Warmup, then inverse-square-root decay (as HF's ``inverse_sqrt``, T5, big_vision).
+
+    .. math::
+      v(t) = P \sqrt{\frac{\tau}{t - W + \tau}} \quad (t \ge W)
+
+    Args:
+      timescale: ``tau``; defaults to ``max(warmup_steps, 1)``, so the value at ``t = 4W`` is half the peak.
+
+    Example:
+      >>> import optax_warmup as ow
+      >>> float(ow.warmup_rsqrt_schedule(0.0, 1.0, 100)(400))
+      0.5
+    """
+    if timescale is not None:
+        V.check_positive("timescale", timescale)
+    V.check_finite("peak_value", peak_value)
+
+    def tail(after):
+        ts = V.sanitize_length(jnp, warmup_steps if timescale is None else timescale)
+        ts = jnp.where(ts > 0, ts, 1.0)
+        return V.sanitize_value(jnp, peak_value) * jax.lax.rsqrt((after + ts) / ts)
+
+    return _warmup_then_fn(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent, tail)
+
+
+def noam_schedule(d_model: ArrayLike, warmup_steps: ArrayLike, scale: ArrayLike = 1.0):
+    r"""The schedule of "Attention Is All You Need" (Vaswani et al., 2017), a.k.a. Noam.
+
+    .. math::
+      v(k) = s \cdot d^{-1/2} \min\left(n^{-1/2},\; n W^{-3/2}\right), \qquad n = k + 1
+
+    The paper counts steps from 1, so Optax count ``k`` (the first update has ``k = 0``) is step ``n = k + 1``.
+    The peak, ``s / sqrt(d W)``, is at ``n = W``. ``warmup_steps == 0`` gives the pure ``s / sqrt(d n)`` decay.
+
+    Example:
+      >>> import optax_warmup as ow
+      >>> round(float(ow.noam_schedule(512, 4000)(3999)), 7)
+      0.0006988
+    """
+    V.check_positive("d_model", d_model)
+    V.check_nonnegative("warmup_steps", warmup_steps)
+    V.check_nonnegative("scale", scale)
+
+    def schedule(count):
+        n = V.as_count(count) + 1.0
+        w = V.sanitize_length(jnp, warmup_steps)
+        has_warmup = w > 0
+        ramp = jnp.where(has_warmup, n * jnp.where(has_warmup, w, 1.0) ** -1.5, jnp.inf)
+        d = jnp.maximum(V.sanitize_length(jnp, d_model), 1e-12)
+        value = V.sanitize_value(jnp, scale) * jax.lax.rsqrt(d) * jnp.minimum(jax.lax.rsqrt(n), ramp)
+        return value.astype(V.float_dtype())
+
+    return schedule
+
+
+def warmup_stable_decay_schedule(
+    init_value: ArrayLike,
+    peak_value: ArrayLike,
+    warmup_steps: ArrayLike,
+    stable_steps: ArrayLike,
+    decay_steps: ArrayLike,
+    end_value: ArrayLike = 0.0,
+    decay_shape: str = "linear",
+    *,
+    warmup_shape: str = "linear",
+    warmup_exponent: ArrayLike = 2.0,
+):
+    r"""Warmup-stable-decay (WSD, trapezoid): warmup, hold the peak, then a cooldown. Three separate lengths.
+
+    .. math::
+      v(t) = \begin{cases}
+        \mathrm{warmup}(t) & t < W \\
+        P & W \le t < W + S \\
+        E + (P - E)\, g\big((t - W - S) / D\big) & W + S \le t < W + S + D \\
+        E & \text{after}
+      \end{cases}
+
+    Decay shapes ``g`` (fraction of the way still to go): ``"linear"`` ``1 - p``; ``"cosine"``
+    ``(1 + cos(pi p)) / 2``; ``"1-sqrt"`` ``1 - sqrt(p)`` (Hägele et al., 2024); ``"square"`` ``1 - p**2``;
+    ``"exponential"`` the geometric ``P (E / P)**p`` (needs ``E > 0``).
+
+    Example:
+      >>> import optax_warmup as ow
+      >>> s = ow.warmup_stable_decay_schedule(0.0, 1.0, 10, 80, 10, decay_shape="1-sqrt")
+      >>> round(float(s(95)), 4)
+      0.2929
+    """
+    V.check_nonnegative("stable_steps", stable_steps)
+    V.check_nonnegative("decay_steps", decay_steps)
+    V.check_finite("end_value", end_value)
+    V.check_choice("decay_shape", decay_shape, tuple(_shapes.WSD_DECAY_SHAPES))
+    if decay_shape == "exponential":
+        for name, value in (("end_value", end_value), ("peak_value", peak_value)):
+            v = V.concrete(name, value)
+            if v is not None and v <= 0:
+                raise ValueError(f"decay_shape='exponential' needs {name} > 0, got {value!r}")
+    phases = [
+        Phase(stable_steps, peak_value, peak_value),
+        Phase(decay_steps, peak_value, end_value, _shapes.WSD_DECAY_SHAPES[decay_shape]),
+    ]
+    return _warmup.warmup_then(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent, phases)
+
+
+def _cycle_index(c, first, mult):
+    """Index, start and length of the cycle holding count ``c``; cycle ``i`` lasts ``first * mult**i`` steps."""
+    growing = mult > 1.0
+    m = jnp.where(growing, mult, 2.0)
+    i_geo = jnp.floor(jnp.log1p(c * (m - 1.0) / first) / jnp.log(m))
+    i = jnp.where(growing, i_geo, jnp.floor(c / first))
+
+    def start(j):
+        return jnp.where(growing, first * jnp.expm1(j * jnp.log(m)) / (m - 1.0), first * j)
+
+    # One correction step each way absorbs the rounding of the logarithms at cycle boundaries.
+    i = jnp.where(c < start(i), i - 1.0, i)
+    i = jnp.where(c >= start(i + 1.0), i + 1.0, i)
+    i = jnp.maximum(i, 0.0)
+    return i, start(i), start(i + 1.0) - start(i)
+
+
+def warmup_cosine_restarts_schedule(
+    init_value: ArrayLike,
+    peak_value: ArrayLike,
+    warmup_steps: ArrayLike,
+    cycle_steps: ArrayLike,
+    cycle_mult: ArrayLike = 1.0,
+    peak_decay: ArrayLike = 1.0,
+    end_value: ArrayLike = 0.0,
+    num_cycles: ArrayLike | None = None,
+    *,
+    warmup_shape: str = "linear",
+    warmup_exponent: ArrayLike = 2.0,
+):
+    r"""SGDR-style cosine cycles (Loshchilov & Hutter, 2017) where every cycle warms up again.
+
+    Cycle ``i`` lasts ``L_i = cycle_steps * cycle_mult**i`` steps (warmup included) and peaks at
+    ``P_i = peak_value * peak_decay**i``: it ramps from ``init_value`` to ``P_i`` over ``min(W, L_i)`` steps, then
+    follows a half cosine down to ``end_value`` at its end. After ``num_cycles`` cycles (``None``: forever) the
+    value stays at ``end_value``. Everything, ``num_cycles`` included, may be traced: the cycle of a count is
+    found in closed form (``log`` for ``cycle_mult > 1``), not by a loop.
+
+    Args:
+      cycle_steps: length of the first cycle (> 0).
+      cycle_mult: growth factor of the cycle length (>= 1), timm's ``cycle_mul``.
+      peak_decay: factor applied to the peak at each restart, timm's ``cycle_decay``.
+      num_cycles: number of cycles, or ``None`` for no limit.
+
+    Example:
+      >>> import optax_warmup as ow
+      >>> s = ow.warmup_cosine_restarts_schedule(0.0, 1.0, 10, 100, peak_decay=0.5)
+      >>> float(s(10)), float(s(105)), float(s(110))
+      (1.0, 0.25, 0.5)
+    """
+    _warmup.check_warmup_args(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent)
+    V.check_positive("cycle_steps", cycle_steps)
+    V.check_finite("cycle_mult", cycle_mult)
+    V.check_at_least("cycle_mult", cycle_mult, "1", 1.0)
+    V.check_nonnegative("peak_decay", peak_decay)
+    V.check_finite("end_value", end_value)
+    if num_cycles is not None:
+        V.check_positive("num_cycles", num_cycles)
+    cosine = _shapes.SHAPES["cosine"]
+    ramp_shape = _shapes.SHAPES.get(warmup_shape, _shapes.linear)
+
+    def schedule(count):
+        c = V.as_count(count)
+        first = jnp.maximum(V.sanitize_length(jnp, cycle_steps), 1e-6)
+        mult = jnp.maximum(V.sanitize_value(jnp, cycle_mult), 1.0)
+        i, begin, length = _cycle_index(c, first, mult)
+        t = c - begin
+        init, end = V.sanitize_value(jnp, init_value), V.sanitize_value(jnp, end_value)
+        peak = V.sanitize_value(jnp, peak_value) * jnp.power(V.sanitize_value(jnp, peak_decay), i)
+        w = jnp.minimum(V.sanitize_length(jnp, warmup_steps), length)
+        decay_len = length - w
+        p_decay = jnp.where(decay_len > 0, jnp.clip((t - w) / jnp.where(decay_len > 0, decay_len, 1.0), 0, 1), 1.0)
+        decay = cosine(p_decay, peak, end, 1.0)
+        if warmup_shape == "exponential":
+            base = jnp.where(t < w, peak, decay)
+            value = init + (base - init) * _warmup.exponential_factor(t, w)
+        else:
+            p_ramp = jnp.clip(t / jnp.where(w > 0, w, 1.0), 0.0, 1.0)
+            k = V.sanitize_exponent(jnp, _warmup.ramp_param(warmup_shape, warmup_exponent))
+            value = jnp.where(t < w, ramp_shape(p_ramp, init, peak, k), decay)
+        if num_cycles is not None:
+            value = jnp.where(i >= V.sanitize_length(jnp, num_cycles), end, value)
+        return value.astype(V.float_dtype())
+
+    return schedule
+
+
+def sgdr_schedule(cosine_kwargs: Iterable[dict]):
+    """Optax's ``sgdr_schedule``: ``warmup_cosine_decay_schedule`` cycles, one per dict, joined end to end.
+
+    Each dict holds the arguments of ``warmup_cosine_decay_schedule``; cycle ``i`` starts where the
+    ``decay_steps`` of the cycles before it add up to. Unlike Optax's nested joins, the cycles are merged into
+    one phase list, so the compiled program does not grow with the number of cycles.
+
+    Example:
+      >>> import optax_warmup as ow
+      >>> kw = dict(init_value=0.0, peak_value=1.0, warmup_steps=10, decay_steps=100)
+      >>> s = ow.sgdr_schedule([kw, kw])
+      >>> float(s(105)), float(s(110))
+      (0.5, 1.0)
+    """
+    cosine_kwargs = list(cosine_kwargs)
+    if not cosine_kwargs:
+        raise ValueError("cosine_kwargs must hold at least one dict of warmup_cosine_decay_schedule arguments")
+    pieces, boundaries = [], []
+    for i, kwargs in enumerate(cosine_kwargs):
+        if not isinstance(kwargs, dict) or "decay_steps" not in kwargs:
+            raise ValueError(f"cosine_kwargs[{i}] must be a dict with decay_steps, got {kwargs!r}")
+        pieces.append(warmup_cosine_decay_schedule(**kwargs))
+        prev = boundaries[-1] if boundaries else 0
+        boundaries.append(prev + kwargs["decay_steps"])
+    return _join.join_schedules(pieces, boundaries[:-1])
