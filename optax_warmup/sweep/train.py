@@ -26,8 +26,8 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from optax_warmup import warmup_cosine_decay_schedule
 from optax_warmup.sweep import data as data_lib
-from optax_warmup.sweep._schedule import warmup_cosine_decay_schedule
 from optax_warmup.sweep.model import ByteLM, init_params, loss_fn
 
 AXIS = "config"
