@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 import jax
 import jax.numpy as jnp
 
-from optax_warmup import _decay, _join, _shapes, _warmup
+from optax_warmup import _decay, _join, _phases, _shapes, _warmup
 from optax_warmup import _validate as V
 from optax_warmup._phases import Phase
 
@@ -32,17 +32,22 @@ def _decay_length(decay_steps, warmup_steps):
 def _warmup_then_fn(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent, tail: Callable):
     """A ramp to ``peak_value`` over ``warmup_steps``, then ``tail(count - warmup_steps)`` (unbounded tails)."""
     _warmup.check_warmup_args(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent)
+    xp = V.xp_for(warmup_steps)
+    w = _phases._item(V.sanitize_length(xp, [warmup_steps]))
+    if warmup_shape == "exponential":
+        hold = _warmup.warmup_schedule(peak_value, peak_value, warmup_steps)
+        ramp = None
+    else:
+        ramp = _warmup.warmup_schedule(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent)
 
     def schedule(count):
         c = V.as_count(count)
-        w = V.sanitize_length(jnp, warmup_steps)
-        after = jnp.asarray(tail(jnp.maximum(c - w, 0.0)), V.float_dtype())
-        if warmup_shape == "exponential":
-            init = V.sanitize_value(jnp, init_value)
-            base = jnp.where(c < w, V.sanitize_value(jnp, peak_value), after)
-            return init + (base - init) * _warmup.exponential_factor(c, w)
-        ramp = _warmup.warmup_schedule(init_value, peak_value, w, warmup_shape, warmup_exponent)(c)
-        return jnp.where(c < w, ramp, after)
+        after = jnp.asarray(tail(jnp.maximum(_shapes._sub(c, w), 0.0)), V.float_dtype())
+        if ramp is not None:
+            return jnp.where(c < w, ramp(c), after)
+        init = V.sanitize_value(jnp, init_value)
+        base = jnp.where(c < w, hold(c), after)
+        return init + (base - init) * _warmup.exponential_factor(c, warmup_steps)
 
     return schedule
 
@@ -215,10 +220,13 @@ def warmup_rsqrt_schedule(
         V.check_positive("timescale", timescale)
     V.check_finite("peak_value", peak_value)
 
+    xp = V.xp_for(warmup_steps, timescale, peak_value)
+    ts = V.sanitize_length(xp, warmup_steps if timescale is None else timescale)
+    ts = _phases._item(xp.where(ts > 0, ts, 1.0)[None])
+    peak = _phases._item(V.sanitize_value(xp, [peak_value]))
+
     def tail(after):
-        ts = V.sanitize_length(jnp, warmup_steps if timescale is None else timescale)
-        ts = jnp.where(ts > 0, ts, 1.0)
-        return V.sanitize_value(jnp, peak_value) * jax.lax.rsqrt((after + ts) / ts)
+        return _shapes._mul(peak, jax.lax.rsqrt(_shapes._add(after, ts) / ts))
 
     return _warmup_then_fn(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent, tail)
 

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optax_warmup import _phases
+from optax_warmup import _phases, _shapes
 from optax_warmup import _validate as V
 from optax_warmup._phases import Phase, PhaseSchedule
 
@@ -172,22 +172,33 @@ def exponential_decay(
     if end_value is not None:
         V.check_finite("end_value", end_value)
 
+    xp = V.xp_for(init_value, transition_steps, decay_rate, transition_begin, end_value)
+    dtype = V.float_dtype()
+    init = _phases._item(V.sanitize_value(xp, [init_value]))
+    steps = V.sanitize_length(xp, transition_steps)
+    steps_ok = steps > 0
+    steps = xp.where(steps_ok, steps, 1.0)
+    rate = xp.maximum(V.sanitize_value(xp, decay_rate), np.finfo(dtype).tiny)
+    log_rate = xp.where(steps_ok, xp.log(rate), 0.0)  # a traced non-positive T: constant init_value
+    begin = _phases._item(V.sanitize_length(xp, [transition_begin]))
+    end = None if end_value is None else V.sanitize_value(xp, end_value)
+    if xp is np:
+        log_rate, steps = float(log_rate), float(steps)
+
     def schedule(count):
-        xp = jnp
-        c = V.as_count(count)
-        init = V.sanitize_value(xp, init_value)
-        steps = V.sanitize_length(xp, transition_steps)
-        steps_ok = steps > 0
-        rate = jnp.maximum(V.sanitize_value(xp, decay_rate), jnp.finfo(V.float_dtype()).tiny)
-        elapsed = c - V.sanitize_length(xp, transition_begin)
-        p = elapsed / jnp.where(steps_ok, steps, 1.0)
+        elapsed = _shapes._sub(V.as_count(count), begin)
+        p = elapsed / steps
         if staircase:
             p = jnp.floor(p)
-        value = jnp.where((elapsed <= 0) | ~steps_ok, init, init * jnp.power(rate, p))
-        if end_value is not None:
-            end = V.sanitize_value(xp, end_value)
-            value = jnp.where(rate < 1, jnp.maximum(value, end), jnp.minimum(value, end))
-        return V.sanitize_value(jnp, value)
+        value = jnp.where(elapsed <= 0, init, _shapes._mul(init, jnp.exp(p * log_rate)))
+        if end is not None:
+            if xp is np:  # Optax's rule: a floor for decay, a ceiling for growth
+                value = jnp.maximum(value, float(end)) if rate < 1 else jnp.minimum(value, float(end))
+            else:
+                value = jnp.where(rate < 1, jnp.maximum(value, end), jnp.minimum(value, end))
+        if xp is jnp or float(rate) > 1:
+            value = V.sanitize_value(jnp, value)  # growth can overflow to inf
+        return jnp.asarray(value, dtype)
 
     return schedule
 
@@ -249,11 +260,13 @@ def piecewise_constant_schedule(
     b = V.sanitize_length(xp, _phases._stack(xp, bounds))
     s = V.sanitize_value(xp, _phases._stack(xp, factors))
 
+    init = _phases._item(V.sanitize_value(V.xp_for(init_value), [init_value]))
+
     def schedule(count):
         c = V.as_count(count)
-        init = V.sanitize_value(jnp, init_value)
         active = jnp.asarray(b) <= c[..., None]
-        return (init * jnp.prod(jnp.where(active, jnp.asarray(s), 1.0), axis=-1)).astype(V.float_dtype())
+        return jnp.asarray(_shapes._mul(init, jnp.prod(jnp.where(active, jnp.asarray(s), 1.0), axis=-1)),
+                           V.float_dtype())
 
     return schedule
 

@@ -42,6 +42,14 @@ class Phase(NamedTuple):
     param: Any = 1.0
 
 
+_SELECT_MAX = 4
+
+
+def _item(a):
+    """Element 0 of a field: a Python number when the field is a NumPy array (so it folds), else a tracer."""
+    return a[0].item() if isinstance(a, np.ndarray) else a[0]
+
+
 def _stack(xp, xs):
     dtype = V.float_dtype()
     if xp is np:
@@ -70,27 +78,65 @@ class PhaseSchedule:
     def __len__(self) -> int:
         return len(self.shapes)
 
+    def _fields(self, c, after):
+        """(origin, length, start, end, param, shape id) of the segment holding count ``c``.
+
+        A field whose value is the same concrete number in every segment stays a Python constant. Up to
+        ``_SELECT_MAX`` segments are picked with a chain of selects; more with one gather from a table.
+        """
+        n = len(self.shapes)
+        fields = [self.origins, self.lengths, self.starts, self.ends, self.params, self._shape_ids]
+        uniform = [isinstance(f, np.ndarray) and bool(np.all(f == f[0])) for f in fields]
+        if n == 1:
+            return [_item(f) for f in fields]
+        if n <= _SELECT_MAX:
+            out = []
+            for f, same in zip(fields[:-1], uniform, strict=False):
+                v = _item(f) if same else f[0]
+                if not same:
+                    for i, cond in enumerate(after, start=1):
+                        v = jnp.where(cond, f[i], v)
+                out.append(v)
+            return [*out, None]  # the shape is picked by segment in __call__
+        idx = jnp.clip(jnp.sum(jnp.asarray(self.begins) <= c[..., None], axis=-1) - 1, 0, n - 1)
+        varying = [j for j, same in enumerate(uniform) if not same]
+        xp = V.xp_for(*(fields[j] for j in varying))
+        table = xp.stack([xp.asarray(fields[j], dtype=V.float_dtype()) for j in varying], axis=-1)
+        row = jnp.take(jnp.asarray(table), idx, axis=0, mode="clip")
+        out = [_item(f) for f in fields]
+        for col, j in enumerate(varying):
+            out[j] = row[..., col]
+        return out
+
     def __call__(self, count) -> jax.Array:
+        dtype = V.float_dtype()
+        if len(self.shapes) == 1 and isinstance(self.lengths, np.ndarray) and self.lengths[0] == 0:
+            # A constant: no arithmetic on the count at all.
+            return jnp.broadcast_to(jnp.asarray(_item(self.ends), dtype), jnp.shape(count))
         c = V.as_count(count)
         n = len(self.shapes)
-        if n == 1:
-            pick = lambda a: jnp.asarray(a[0])  # noqa: E731
-            shape_id = 0
+        after = [c >= self.begins[i] for i in range(1, n)] if 1 < n <= _SELECT_MAX else None
+        origin, length, start, end, param, shape_id = self._fields(c, after)
+        # Counts are clamped to >= 0 and no segment is selected before its origin, so t >= 0.
+        t = _shapes._sub(c, origin)
+        if isinstance(self.lengths, np.ndarray) and bool(np.all(self.lengths > 0)):
+            p = jnp.minimum(t / length, 1.0)
         else:
-            idx = jnp.sum(jnp.asarray(self.begins) <= c[..., None], axis=-1) - 1
-            idx = jnp.clip(idx, 0, n - 1)
-            pick = lambda a: jnp.take(jnp.asarray(a), idx)  # noqa: E731
-            shape_id = pick(self._shape_ids) if len(self._distinct) > 1 else 0
-        length = pick(self.lengths)
-        has_length = length > 0
-        t = c - pick(self.origins)
-        p = jnp.where(has_length, jnp.clip(t / jnp.where(has_length, length, 1.0), 0.0, 1.0), 1.0)
-        start, end, param = pick(self.starts), pick(self.ends), pick(self.params)
-        value = None
-        for i, name in enumerate(self._distinct):
-            v = _shapes.SHAPES[name](p, start, end, param)
-            value = v if value is None else jnp.where(shape_id == i, v, value)
-        return value.astype(V.float_dtype())
+            has_length = length > 0
+            p = jnp.where(has_length, jnp.minimum(t / jnp.where(has_length, length, 1.0), 1.0), 1.0)
+        by_shape = {name: _shapes.SHAPES[name](p, start, end, param) for name in self._distinct}
+        if len(by_shape) == 1:
+            value = by_shape[self.shapes[0]]
+        elif n <= _SELECT_MAX:  # reuse the segment comparisons instead of selecting a shape id
+            value = by_shape[self.shapes[0]]
+            for i in range(1, n):
+                if self.shapes[i] != self.shapes[i - 1]:
+                    value = jnp.where(after[i - 1], by_shape[self.shapes[i]], value)
+        else:
+            value = None
+            for i, name in enumerate(self._distinct):
+                value = by_shape[name] if value is None else jnp.where(shape_id == i, by_shape[name], value)
+        return jnp.broadcast_to(jnp.asarray(value, dtype), jnp.shape(c))
 
     @property
     def arrays(self):
@@ -128,6 +174,10 @@ def phase_schedule(phases: Sequence[Phase]) -> PhaseSchedule:
         V.check_nonnegative(f"phases[{i}].param", ph.param)
         numbers += [ph.length, ph.start, ph.end, ph.param]
     xp = V.xp_for(*numbers)
+    if xp is np:
+        # A zero-length phase is never selected unless it is the last one (whose end value is then held):
+        # dropping it at construction keeps the compiled program small.
+        phases = [ph for ph in phases[:-1] if float(ph.length) > 0] + [phases[-1]]
     lengths = V.sanitize_length(xp, _stack(xp, [ph.length for ph in phases]))
     begins = _exclusive_cumsum(xp, lengths)
     return PhaseSchedule(

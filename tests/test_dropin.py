@@ -66,7 +66,7 @@ def _assert_close(ours, theirs, rtol=2e-6, atol=1e-7):
 
 
 @pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
-@pytest.mark.parametrize("wrap", [lambda f: f, jax.jit], ids=["eager", "jit"])
+@pytest.mark.parametrize("wrap", [lambda f: f, jax.jit, lambda f: jax.jit(jax.vmap(f))], ids=["eager", "jit", "vmap"])
 def test_dropin_equals_optax(name, kwargs, wrap):
     ours = getattr(ow, name)(**kwargs)
     theirs = getattr(optax, name)(**kwargs)
