@@ -84,6 +84,9 @@ def _add_sweep_parser(sub) -> None:
                    help="also run the grid with Optax's own schedule, one compile and run per config, and "
                         "compare wall times")
     r.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    r.add_argument("--distributed", action="store_true",
+                   help="call jax.distributed.initialize() first (multi-host: run the same command on every "
+                        "host; the config axis is sharded over all hosts' devices; process 0 writes the outputs)")
     p.set_defaults(func=_sweep)
 
 
@@ -105,17 +108,23 @@ def _sweep(args: argparse.Namespace) -> int:
 
     from optax_warmup.sweep import report, train
 
+    if args.distributed:
+        import jax
+
+        jax.distributed.initialize()
+    main_process = _is_main_process()
+    say = print if main_process else (lambda *a, **k: None)  # one copy of the report, from process 0
     cfg = sweep_config(args)
     grid = train.build_grid(cfg)
-    print(f"sweep: {len(grid)} configs ({len(cfg.lrs)} lrs x {len(cfg.warmups)} warmups x "
-          f"{len(cfg.shapes)} shapes x {cfg.seeds} seeds), {cfg.steps} steps, "
-          f"strategy {train.resolve_strategy(cfg.strategy)}", flush=True)
-    results = train.run_sweep(cfg, progress=args.progress)
+    say(f"sweep: {len(grid)} configs ({len(cfg.lrs)} lrs x {len(cfg.warmups)} warmups x "
+        f"{len(cfg.shapes)} shapes x {cfg.seeds} seeds), {cfg.steps} steps, "
+        f"strategy {train.resolve_strategy(cfg.strategy)}", flush=True)
+    results = train.run_sweep(cfg, progress=args.progress and main_process)
     t = results["timing"]
-    print(report.format_table(results))
-    print(f"\ncompile {t['compile_s']:.1f} s, {1000 * t['step_s']:.0f} ms/step for {len(grid)} configs, "
-          f"eval {t['eval_s']:.1f} s, total {t['total_s']:.1f} s on {results['settings']['devices']} "
-          f"{results['settings']['backend']} device(s)")
+    say(report.format_table(results))
+    say(f"\ncompile {t['compile_s']:.1f} s, {1000 * t['step_s']:.0f} ms/step for {len(grid)} configs, "
+        f"eval {t['eval_s']:.1f} s, total {t['total_s']:.1f} s on {results['settings']['devices']} "
+        f"{results['settings']['backend']} device(s)")
     if args.compare_sequential:
         seq = train.run_sequential(cfg, progress=args.progress)
         batched = t["compile_s"] + t["train_s"]
@@ -123,19 +132,27 @@ def _sweep(args: argparse.Namespace) -> int:
         results["sequential"] = dict(seq, batched_train_s=batched)
         note = (f" ({seq['skipped']} non-linear configs skipped; per-config times compared)"
                 if seq["skipped"] else "")
-        print(f"\none compiled step for all {len(grid)} configs: {batched:.1f} s (compile + train, no eval)\n"
-              f"optax.warmup_cosine_decay_schedule, one jit per config: {seq['wall_s']:.1f} s for "
-              f"{seq['configs']} configs{note}\nratio sequential / batched: {per_cfg_s / per_cfg_b:.2f}x")
+        say(f"\none compiled step for all {len(grid)} configs: {batched:.1f} s (compile + train, no eval)\n"
+            f"optax.warmup_cosine_decay_schedule, one jit per config: {seq['wall_s']:.1f} s for "
+            f"{seq['configs']} configs{note}\nratio sequential / batched: {per_cfg_s / per_cfg_b:.2f}x")
         batched_last = results["curves"]["loss"][-1, seq["grid_index"]]
         finite = np.isfinite(batched_last) & np.isfinite(seq["final_loss"])
         if finite.any():
             gap = np.max(np.abs(batched_last[finite] - np.asarray(seq["final_loss"])[finite]))
-            print(f"largest difference in last-step loss, batched vs sequential: {gap:.2e}")
+            say(f"largest difference in last-step loss, batched vs sequential: {gap:.2e}")
+    if not main_process:
+        return 0
     paths = report.write_outputs(results, args.out)
-    print(f"\noutputs in {os.path.abspath(args.out)}:")
+    say(f"\noutputs in {os.path.abspath(args.out)}:")
     for name, path in paths.items():
-        print(f"  {name:<10} {path}")
+        say(f"  {name:<10} {path}")
     return 0
+
+
+def _is_main_process() -> bool:
+    import jax
+
+    return jax.process_index() == 0
 
 
 # ---------------------------------------------------------------------------------------------------- plot

@@ -163,6 +163,16 @@ def make_eval(model: ByteLM, mesh: Mesh, strategy: str, chunk: int = 64):
     return jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P(AXIS), P()), out_specs=P(AXIS)))
 
 
+def to_host(tree):
+    """Device arrays -> NumPy. With several processes (multi-host), the config axis spans devices this process
+    cannot address, so gather it from all processes first."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        return multihost_utils.process_allgather(tree, tiled=True)
+    return jax.device_get(tree)
+
+
 def config_mesh(devices=None) -> Mesh:
     devices = jax.devices() if devices is None else devices
     return Mesh(np.asarray(devices), (AXIS,))
@@ -229,7 +239,7 @@ def run_sweep(cfg: SweepConfig, progress: bool = True, devices=None) -> dict:
     for step in range(cfg.steps + 1):
         if step in eval_steps:
             e0 = time.perf_counter()
-            val[step] = np.asarray(eval_exec(state["params"], valid))
+            val[step] = np.asarray(to_host(eval_exec(state["params"], valid)))
             eval_s += time.perf_counter() - e0
         if step == cfg.steps:
             break
@@ -237,7 +247,7 @@ def run_sweep(cfg: SweepConfig, progress: bool = True, devices=None) -> dict:
         if step > 0:
             batch = jax.device_put(next(batches), replicated)
         state, metrics = step_exec(state, hp, batch, jnp.int32(step))
-        metrics = jax.device_get(metrics)
+        metrics = to_host(metrics)
         train_s += time.perf_counter() - s0
         for k in curves:
             curves[k][step] = metrics[k]
