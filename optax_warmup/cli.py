@@ -115,7 +115,11 @@ def _sweep(args: argparse.Namespace) -> int:
     main_process = _is_main_process()
     say = print if main_process else (lambda *a, **k: None)  # one copy of the report, from process 0
     cfg = sweep_config(args)
-    grid = train.build_grid(cfg)
+    try:
+        grid = train.build_grid(cfg)
+    except ValueError as e:
+        print(f"optax-warmup sweep: {e}", file=sys.stderr)
+        return 2
     say(f"sweep: {len(grid)} configs ({len(cfg.lrs)} lrs x {len(cfg.warmups)} warmups x "
         f"{len(cfg.shapes)} shapes x {cfg.seeds} seeds), {cfg.steps} steps, "
         f"strategy {train.resolve_strategy(cfg.strategy)}", flush=True)
@@ -126,7 +130,7 @@ def _sweep(args: argparse.Namespace) -> int:
         f"eval {t['eval_s']:.1f} s, total {t['total_s']:.1f} s on {results['settings']['devices']} "
         f"{results['settings']['backend']} device(s)")
     if args.compare_sequential:
-        seq = train.run_sequential(cfg, progress=args.progress)
+        seq = train.run_sequential(cfg, progress=args.progress and main_process)
         batched = t["compile_s"] + t["train_s"]
         per_cfg_b, per_cfg_s = batched / len(grid), seq["wall_s"] / max(seq["configs"], 1)
         results["sequential"] = dict(seq, batched_train_s=batched)

@@ -61,6 +61,16 @@ def test_quick_preset_yields_to_explicit_flags():
     assert cli._warmups("0,0.1,25%,50") == (0, 0.1, 0.25, 50)
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--shapes", "linear,geometric"], "geometric"),
+    (["--shapes", "bogus"], "bogus"),
+    (["--warmups", "0,100%"], "not shorter than the run"),
+])
+def test_sweep_rejects_bad_settings_before_training(flags, message, capsys):
+    assert cli.main(["sweep", *TINY_FLAGS, *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_plot_command_writes_a_png_with_the_warmup_marked(tmp_path, capsys):
     png = tmp_path / "schedules.png"
     assert cli.main(["plot", SPEC, "optax.linear_schedule(0.0, 1e-3, 300)", "--out", str(png)]) == 0

@@ -78,7 +78,12 @@ def warmup_steps_of(warmup: float | int, steps: int) -> int:
 
 
 def build_grid(cfg: SweepConfig) -> list[dict]:
-    """One dict per config: shape x warmup x lr x seed, seeds innermost."""
+    """One dict per config: shape x warmup x lr x seed, seeds innermost. Bad settings fail here, not mid-run."""
+    for shape in cfg.shapes:  # the library's own message for an unknown shape, or geometric from 0
+        warmup_cosine_decay_schedule(0.0, 1.0, 1, 2, 0.1, warmup_shape=shape)
+    too_long = [w for w in cfg.warmups if warmup_steps_of(w, cfg.steps) >= cfg.steps]
+    if too_long:
+        raise ValueError(f"warmups {too_long} are not shorter than the run ({cfg.steps} steps)")
     grid = []
     for shape, warmup, lr, seed in itertools.product(cfg.shapes, cfg.warmups, cfg.lrs, range(cfg.seeds)):
         grid.append(dict(shape=shape, warmup=warmup, warmup_steps=warmup_steps_of(warmup, cfg.steps),
@@ -289,7 +294,8 @@ def _progress_bar(total: int, enabled: bool, desc: str = "sweep", unit: str = "s
 
 def run_sequential(cfg: SweepConfig, progress: bool = True) -> dict:
     """The same grid the way Optax's own schedules force: Python-float hyperparameters, so one compile and one
-    run per config. Only the `linear` shape exists in Optax; other shapes are skipped and counted."""
+    run per config. Only the `linear` shape exists in Optax; other shapes are skipped and counted. Times the
+    training only (no validation), like the batched run's compile_s + train_s."""
     full_grid = build_grid(cfg)
     index = [i for i, g in enumerate(full_grid) if g["shape"] == "linear"]
     grid = [full_grid[i] for i in index]
