@@ -10,6 +10,7 @@ import argparse
 import ast
 import dataclasses
 import importlib
+import inspect
 import json
 import os
 import sys
@@ -222,9 +223,14 @@ def load_schedule(spec: str):
         label = os.path.basename(spec)
         params = config
     else:
-        factory, args, params = parse_schedule_call(spec)
-        schedule = factory(*args, **params)
-        label = spec if len(spec) <= 70 else spec[:67] + "..."
+        factory, args, kwargs = parse_schedule_call(spec)
+        schedule = factory(*args, **kwargs)
+        try:  # name the positional arguments too, to find warmup_steps and decay_steps
+            params = dict(inspect.signature(factory).bind(*args, **kwargs).arguments)
+        except (TypeError, ValueError):
+            params = kwargs
+        label = "".join(spec.split())
+        label = label if len(label) <= 90 else label[:87] + "..."
     if not callable(schedule):
         raise SystemExit(f"{spec}: does not describe a schedule (got {type(schedule).__name__})")
     warmup = _find(params, "warmup_steps")

@@ -31,7 +31,7 @@ def plot_schedules(schedules: Mapping[str, Callable], steps: int, path: str | os
                    log_y: bool = False) -> str:
     """Draw each labelled schedule over `steps` steps to a PNG; shade each schedule's warmup phase."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
+    fig, ax = plt.subplots(figsize=(7.2, 3.6 + 0.25 * len(schedules)), dpi=100)
     for i, (label, schedule) in enumerate(schedules.items()):
         (line,) = ax.plot(np.arange(steps), schedule_values(schedule, steps), label=label, lw=1.6)
         w = (warmup_steps or {}).get(label)
@@ -43,7 +43,7 @@ def plot_schedules(schedules: Mapping[str, Callable], steps: int, path: str | os
     if log_y:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
     return save(fig, path)
 
 

@@ -78,6 +78,8 @@ def test_plot_command_writes_a_png_with_the_warmup_marked(tmp_path, capsys):
     assert str(png) in capsys.readouterr().out
     label, schedule, warmup, length = cli.load_schedule(SPEC)
     assert (warmup, length) == (100, 1000) and float(schedule(50)) == pytest.approx(5e-4)
+    # positional arguments are named through the signature, so the warmup is found and marked there too
+    assert cli.load_schedule("warmup_cosine_decay_schedule(0, 1e-3, 300, 2000)")[2:] == (300, 2000)
 
 
 @pytest.mark.parametrize("spec", [
