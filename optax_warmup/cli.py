@@ -139,7 +139,8 @@ def _sweep(args: argparse.Namespace) -> int:
                 if seq["skipped"] else "")
         say(f"\none compiled step for all {len(grid)} configs: {batched:.1f} s (compile + train, no eval)\n"
             f"optax.warmup_cosine_decay_schedule, one jit per config: {seq['wall_s']:.1f} s for "
-            f"{seq['configs']} configs{note}\nratio sequential / batched: {per_cfg_s / per_cfg_b:.2f}x")
+            f"{seq['configs']} configs{note}, of which {seq['first_steps_s']:.1f} s in first steps "
+            f"(compiles)\nratio sequential / batched: {per_cfg_s / per_cfg_b:.2f}x")
         batched_last = results["curves"]["loss"][-1, seq["grid_index"]]
         finite = np.isfinite(batched_last) & np.isfinite(seq["final_loss"])
         if finite.any():

@@ -307,6 +307,7 @@ def run_sequential(cfg: SweepConfig, progress: bool = True) -> dict:
                                                                cfg.context, cfg.seed), cfg.steps))
     bar = _progress_bar(len(grid), progress, desc="sequential", unit="config")
     final_loss = []
+    first_steps_s = 0.0
     t0 = time.perf_counter()
     for i, g in enumerate(grid):
         schedule = optax.warmup_cosine_decay_schedule(init_value=0.0, peak_value=g["lr"],
@@ -322,8 +323,12 @@ def run_sequential(cfg: SweepConfig, progress: bool = True) -> dict:
 
         params = jax.tree.map(lambda a, i=i: a[i], all_params)
         opt_state = tx.init(params)
-        for batch in host_batches:
+        c0 = time.perf_counter()
+        for k, batch in enumerate(host_batches):
             params, opt_state, loss = step(params, opt_state, batch[g["seed"]])
+            if k == 0:
+                jax.block_until_ready(loss)
+                first_steps_s += time.perf_counter() - c0  # compile + one step
         final_loss.append(float(loss))
         if bar is not None:
             bar.update(1)
@@ -331,4 +336,4 @@ def run_sequential(cfg: SweepConfig, progress: bool = True) -> dict:
         bar.close()
     # final_loss[k] is the loss at the last step of config grid_index[k]: the batched run's curves["loss"][-1]
     return dict(configs=len(grid), skipped=len(full_grid) - len(grid), wall_s=time.perf_counter() - t0,
-                final_loss=final_loss, grid_index=index)
+                first_steps_s=first_steps_s, final_loss=final_loss, grid_index=index)
