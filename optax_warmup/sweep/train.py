@@ -131,8 +131,8 @@ def make_train_step(model: ByteLM, cfg: SweepConfig, mesh: Mesh, strategy: str):
         updates, new_opt = make_optimizer(cfg, lr).update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
         grad_norm = optax.tree.norm(grads)
-        # A config that produced a non-finite value keeps its last finite params and stops training, so a
-        # diverged config never feeds NaNs to anything (the progress bar, the report, other configs' devices).
+        # A config that produces a non-finite value is frozen at its last finite params and state, so its NaNs
+        # never reach anything downstream (later steps, the validation loss, the progress bar's mean).
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(optax.tree.norm(new_params))
         ok = alive & finite
         new_state = dict(params=_tree_where(ok, new_params, params), opt=_tree_where(ok, new_opt, opt_state),
