@@ -119,16 +119,18 @@ def test_lr_sensitivity_is_mean_of_clipped_losses_minus_best():
     assert got["10"]["sensitivity"] == pytest.approx((2.6 + 2.5 + 2.7) / 3 - 2.5)
 
 
-def test_loss_climbing_back_above_unigram_late_is_divergence_but_slow_learning_is_not():
+def test_loss_back_at_or_stuck_at_unigram_late_is_divergence_but_slow_learning_is_not():
     t = np.arange(100)
     slow = 5.5 - 0.01 * t  # still above the unigram loss (3.1) at the end, but never was lower
     spike = np.where(t < 50, 5.5 - 0.06 * t, 4.0)  # got to ~2.6, climbed back to 4.0
     good = 5.5 - 0.03 * t
-    curves = np.stack([slow, spike, good], axis=1).astype(np.float32)
+    stuck = np.maximum(5.5 - 0.1 * t, 3.12)  # collapsed to the unigram loss by step 24, flat since
+    curves = np.stack([slow, spike, good, stuck], axis=1).astype(np.float32)
     results = dict(curves=dict(loss=curves, grad_norm=np.ones_like(curves), lr=np.ones_like(curves)),
-                   alive=np.ones_like(curves, bool), val_loss=np.stack([np.full(3, 5.5), curves[-1]]),
+                   alive=np.ones_like(curves, bool), val_loss=np.stack([np.full(4, 5.5), curves[-1]]),
                    corpus=dict(unigram_cross_entropy=3.1),
-                   grid=[dict(shape="linear", warmup=0, warmup_steps=0, lr=lr, seed=0) for lr in (1, 2, 3)])
+                   grid=[dict(shape="linear", warmup=0, warmup_steps=0, lr=lr, seed=0) for lr in (1, 2, 3, 4)])
     rows = report.per_config(results)
-    assert [r["diverged"] for r in rows] == [False, True, False]
+    assert [r["diverged"] for r in rows] == [False, True, False, True]
+    assert "climbed back" in rows[1]["diverged_reason"] and "stuck" in rows[3]["diverged_reason"]
     assert rows[1]["early_max_loss_jump"] == pytest.approx(-0.06, abs=1e-5)  # first 20%: a steady descent

@@ -12,6 +12,7 @@ import numpy as np
 
 EARLY_FRACTION = 0.2  # early-spike metrics look at the first 20% of steps
 LATE_FRACTION = 0.1  # "late in training": the last 10% of steps
+UNIGRAM_MARGIN = 0.05  # nats: "at the unigram loss" is within this of it; "stuck" is improving by less
 
 
 @contextmanager
@@ -40,9 +41,10 @@ def per_config(results: dict) -> list[dict]:
     """One summary per config (unaveraged): final losses, early-spike metrics, divergence and its reason.
 
     Diverged means: the step produced a non-finite value (the config was then frozen), or late in training
-    the loss is above the unigram cross-entropy *and* above where it had been (it climbed back past what a
-    byte frequency table achieves). The second condition keeps slow, still-improving runs from being called
-    diverged.
+    (the last 10% of steps) the loss is at or above the unigram cross-entropy (what a byte-frequency table
+    achieves) *and* it either climbed back there from lower down or is stuck there (it fell by less than
+    UNIGRAM_MARGIN between the middle of the run and the end). The second condition keeps slow runs that are
+    still improving from being called diverged.
     """
     loss, gnorm = results["curves"]["loss"], results["curves"]["grad_norm"]
     steps = loss.shape[0]
@@ -50,6 +52,7 @@ def per_config(results: dict) -> list[dict]:
     unigram = results["corpus"]["unigram_cross_entropy"]
     alive = results["alive"]
     late = _late(loss)
+    middle = _late(loss[: max(1, steps // 2)])  # the same window, ending half-way through the run
     best = _smooth_min(loss)
     with _quiet_nan():
         jumps = np.nanmax(np.diff(loss[:early], axis=0), axis=0) if early > 1 else np.zeros(loss.shape[1])
@@ -59,8 +62,10 @@ def per_config(results: dict) -> list[dict]:
         dead = np.flatnonzero(~alive[:, i])
         if dead.size:
             reason = f"non-finite at step {int(dead[0])}"
-        elif late[i] > unigram and late[i] > best[i] + 0.1:
-            reason = f"loss {late[i]:.2f} > unigram {unigram:.2f} late in training"
+        elif late[i] > unigram - UNIGRAM_MARGIN and late[i] > best[i] + 2 * UNIGRAM_MARGIN:
+            reason = f"loss climbed back to {late[i]:.2f} (unigram {unigram:.2f}, was {best[i]:.2f})"
+        elif late[i] > unigram - UNIGRAM_MARGIN and middle[i] - late[i] < UNIGRAM_MARGIN:
+            reason = f"loss stuck at {late[i]:.2f}, the unigram loss is {unigram:.2f}"
         else:
             reason = None
         rows.append(dict(**g, final_train_loss=float(late[i]),
