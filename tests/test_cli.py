@@ -12,6 +12,7 @@ import pytest
 
 import optax_warmup
 from optax_warmup import cli
+from optax_warmup.sweep import report
 from optax_warmup.sweep.train import TINY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,6 +38,8 @@ def test_sweep_command_writes_table_results_and_figures_and_compares_sequential(
         assert _is_png(out / name), name
 
     results = json.loads((out / "results.json").read_text())
+    # results.json reads back into the same table
+    assert report.format_table(report.load_results(out / "results.json")) == (out / "table.txt").read_text()[:-1]
     configs = results["configs"]
     assert [(c["lr"], c["warmup_steps"]) for c in configs] == [(3e-2, 0), (3e-2, 5)]
     assert len(results["curves"]["loss"]) == 2 and len(results["curves"]["loss"][0]) == 10

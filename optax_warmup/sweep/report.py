@@ -99,13 +99,12 @@ def averaged(rows: list[dict]) -> list[dict]:
 
 def lr_sensitivity(rows: list[dict]) -> list[dict]:
     """Wortsman et al. (2023), per (shape, warmup): over the LR grid, mean over LRs of min(L, L_init) minus
-    the best L, computed per seed and averaged over seeds. L is the final validation loss; a diverged run
-    counts as L_init. Lower means the final loss depends less on getting the LR right."""
+    the best L, computed per seed and averaged over seeds. L is the final validation loss; a run stopped by a
+    non-finite value counts as L_init. Lower means the final loss depends less on getting the LR right."""
     by: dict[tuple, dict[int, list[tuple[float, float]]]] = {}
     for r in rows:
-        L = r["final_val_loss"]
-        L_init = r["init_val_loss"]
-        L = L_init if (r["diverged"] or not np.isfinite(L)) else min(L, L_init)
+        L, L_init = r["final_val_loss"], r["init_val_loss"]
+        L = min(L, L_init) if np.isfinite(L) else L_init  # NaN: the run was frozen (non-finite)
         cell = by.setdefault((r["shape"], str(r["warmup"])), {})
         cell.setdefault(r["seed"], []).append((L, r["warmup_steps"]))
     out = []
@@ -169,6 +168,24 @@ def results_json(results: dict) -> dict:
         curves=dict(**curves, val_steps=results["eval_steps"], val_loss=np.asarray(results["val_loss"]).T),
         **({"sequential": results["sequential"]} if "sequential" in results else {}),
     ))
+
+
+def load_results(path: str) -> dict:
+    """Read a results.json back into the in-memory form `run_sweep` returns (to redo the table or figures)."""
+    with open(path) as f:
+        saved = json.load(f)
+    as_array = lambda rows: np.array([[np.nan if x is None else x for x in row] for row in rows], np.float64).T
+    curves = {k: as_array(saved["curves"][k]) for k in ("loss", "grad_norm", "lr")}
+    keys = ("shape", "warmup", "warmup_steps", "lr", "seed")
+    alive = np.ones_like(curves["loss"], bool)
+    for i, c in enumerate(saved["configs"]):
+        reason = c["diverged_reason"] or ""
+        if reason.startswith("non-finite at step"):
+            alive[int(reason.rsplit(" ", 1)[1]):, i] = False
+    return dict(settings=saved["settings"], corpus=saved["corpus"], timing=saved["timing"],
+                grid=[{k: c[k] for k in keys} for c in saved["configs"]], curves=curves, alive=alive,
+                eval_steps=saved["curves"]["val_steps"], val_loss=as_array(saved["curves"]["val_loss"]),
+                **({"sequential": saved["sequential"]} if "sequential" in saved else {}))
 
 
 def write_outputs(results: dict, out_dir: str) -> dict[str, str]:
