@@ -69,29 +69,32 @@ _SHARDED_SCRIPT = """
 import json, sys
 import jax
 from optax_warmup.sweep.train import SweepConfig, run_sweep
-r = run_sweep(SweepConfig(**json.loads(sys.argv[1])), progress=False)
+settings = json.loads(sys.argv[1])
+sharded = run_sweep(SweepConfig(**dict(settings, strategy="vmap")), progress=False)
+single = run_sweep(SweepConfig(**dict(settings, strategy="map")), progress=False, devices=jax.devices()[:1])
 nan_to_none = lambda a: [[None if x != x else x for x in row] for row in a.tolist()]
-print(json.dumps(dict(devices=len(jax.devices()), shards=r["settings"]["devices"],
-                      strategy=r["settings"]["strategy_used"], loss=nan_to_none(r["curves"]["loss"]),
-                      val=nan_to_none(r["val_loss"]))))
+print(json.dumps({name: dict(devices=r["settings"]["devices"], strategy=r["settings"]["strategy_used"],
+                             loss=nan_to_none(r["curves"]["loss"]), val=nan_to_none(r["val_loss"]))
+                  for name, r in (("sharded", sharded), ("single", single))}))
 """
 
 
-def test_sharded_over_four_devices_equals_single_device(mixed):
-    # 18 configs padded to 20 over 4 host devices, vmap on each; the reference: one device, lax.map
-    settings = dict(MIXED, strategy="vmap")
+def test_sharded_over_four_devices_equals_single_device():
+    # With 4 host devices: the 18 configs padded to 20 and sharded over all 4 (vmap on each), against the same
+    # grid on one device (lax.map). One subprocess for both, so this test needs no in-process run.
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu",
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-c", _SHARDED_SCRIPT, json.dumps(settings)], env=env, cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-c", _SHARDED_SCRIPT, json.dumps(MIXED)], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    sharded = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert (sharded["devices"], sharded["shards"], sharded["strategy"]) == (4, 4, "vmap")
-    assert mixed["settings"]["devices"] == 1
+    runs = json.loads(proc.stdout.strip().splitlines()[-1])
+    sharded, single = runs["sharded"], runs["single"]
+    assert (sharded["devices"], sharded["strategy"], single["devices"], single["strategy"]) == (4, "vmap", 1, "map")
 
     as_array = lambda rows: np.array([[np.nan if x is None else x for x in row] for row in rows])
-    np.testing.assert_allclose(as_array(sharded["loss"]), mixed["curves"]["loss"], rtol=2e-5, atol=1e-6)
-    np.testing.assert_allclose(as_array(sharded["val"]), mixed["val_loss"], rtol=2e-5, atol=1e-6)
+    assert np.isnan(as_array(single["loss"])).any()  # the absurd lr diverged, in both
+    np.testing.assert_allclose(as_array(sharded["loss"]), as_array(single["loss"]), rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(as_array(sharded["val"]), as_array(single["val"]), rtol=2e-5, atol=1e-6)
 
 
 def test_warmups_are_steps_or_fractions():
