@@ -5,6 +5,8 @@ Schedules are pure functions ``count -> value`` usable wherever Optax takes a sc
 hyperparameter may be a traced array, so ``jit``, ``vmap`` over hyperparameters and ``grad`` all work.
 """
 
+from optax_warmup import compat  # noqa: E402  (peer parity: hf_schedule, torch_schedule, ...)
+from optax_warmup._adaptive import AdaptiveWarmupState, adaptive_warmup
 from optax_warmup._composite import (
     noam_schedule,
     sgdr_schedule,
@@ -28,32 +30,66 @@ from optax_warmup._decay import (
     piecewise_interpolate_schedule,
     polynomial_schedule,
 )
+from optax_warmup._inspect import current_hyperparams, current_learning_rate
 from optax_warmup._join import join_schedules
 from optax_warmup._phases import Phase, PhaseSchedule, phase_schedule
 from optax_warmup._shapes import SHAPES, WARMUP_SHAPES, WSD_DECAY_SHAPES
+from optax_warmup._transforms import (
+    ClipByGlobalNormState,
+    ScaleByWarmupState,
+    batch_size_warmup,
+    clip_by_global_norm_schedule,
+    per_group_warmup,
+    scale_by_factor_schedule,
+    scale_by_radam_warmup,
+    scale_by_untuned_warmup,
+    scale_by_warmup,
+)
+from optax_warmup._untuned import radam_warmup, untuned_warmup, untuned_warmup_steps
 from optax_warmup._warmup import warmup_factor, warmup_overlay, warmup_schedule, with_warmup
+from optax_warmup.config import ConfiguredSchedule, from_config, to_config
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ConfiguredSchedule",
+    "compat",
+    "from_config",
+    "to_config",
     "SHAPES",
     "WARMUP_SHAPES",
     "WSD_DECAY_SHAPES",
+    "AdaptiveWarmupState",
+    "ClipByGlobalNormState",
     "Phase",
     "PhaseSchedule",
+    "ScaleByWarmupState",
+    "adaptive_warmup",
+    "batch_size_warmup",
+    "clip_by_global_norm_schedule",
     "constant_schedule",
     "cosine_decay_schedule",
     "cosine_onecycle_schedule",
+    "current_hyperparams",
+    "current_learning_rate",
     "exponential_decay",
     "join_schedules",
     "linear_onecycle_schedule",
     "linear_schedule",
     "noam_schedule",
+    "per_group_warmup",
     "phase_schedule",
     "piecewise_constant_schedule",
     "piecewise_interpolate_schedule",
     "polynomial_schedule",
+    "radam_warmup",
+    "scale_by_factor_schedule",
+    "scale_by_radam_warmup",
+    "scale_by_untuned_warmup",
+    "scale_by_warmup",
     "sgdr_schedule",
+    "untuned_warmup",
+    "untuned_warmup_steps",
     "warmup_constant_schedule",
     "warmup_cosine_decay_schedule",
     "warmup_cosine_restarts_schedule",

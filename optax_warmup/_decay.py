@@ -186,7 +186,7 @@ def exponential_decay(
         log_rate, steps = float(log_rate), float(steps)
 
     def schedule(count):
-        elapsed = _shapes._sub(V.as_count(count), begin)
+        elapsed = _shapes._sub(V.as_count(count, clamp=False), begin)  # negative counts: elapsed <= 0, init
         p = elapsed / steps
         if staircase:
             p = jnp.floor(p)

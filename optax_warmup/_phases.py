@@ -78,65 +78,113 @@ class PhaseSchedule:
     def __len__(self) -> int:
         return len(self.shapes)
 
-    def _fields(self, c, after):
-        """(origin, length, start, end, param, shape id) of the segment holding count ``c``.
-
-        A field whose value is the same concrete number in every segment stays a Python constant. Up to
-        ``_SELECT_MAX`` segments are picked with a chain of selects; more with one gather from a table.
-        """
-        n = len(self.shapes)
-        fields = [self.origins, self.lengths, self.starts, self.ends, self.params, self._shape_ids]
-        uniform = [isinstance(f, np.ndarray) and bool(np.all(f == f[0])) for f in fields]
-        if n == 1:
-            return [_item(f) for f in fields]
-        if n <= _SELECT_MAX:
-            out = []
-            for f, same in zip(fields[:-1], uniform, strict=False):
-                v = _item(f) if same else f[0]
-                if not same:
-                    for i, cond in enumerate(after, start=1):
-                        v = jnp.where(cond, f[i], v)
-                out.append(v)
-            return [*out, None]  # the shape is picked by segment in __call__
-        idx = jnp.clip(jnp.sum(jnp.asarray(self.begins) <= c[..., None], axis=-1) - 1, 0, n - 1)
-        varying = [j for j, same in enumerate(uniform) if not same]
-        xp = V.xp_for(*(fields[j] for j in varying))
-        table = xp.stack([xp.asarray(fields[j], dtype=V.float_dtype()) for j in varying], axis=-1)
-        row = jnp.take(jnp.asarray(table), idx, axis=0, mode="clip")
-        out = [_item(f) for f in fields]
-        for col, j in enumerate(varying):
-            out[j] = row[..., col]
-        return out
-
     def __call__(self, count) -> jax.Array:
         dtype = V.float_dtype()
         if len(self.shapes) == 1 and isinstance(self.lengths, np.ndarray) and self.lengths[0] == 0:
             # A constant: no arithmetic on the count at all.
             return jnp.broadcast_to(jnp.asarray(_item(self.ends), dtype), jnp.shape(count))
-        c = V.as_count(count)
-        n = len(self.shapes)
-        after = [c >= self.begins[i] for i in range(1, n)] if 1 < n <= _SELECT_MAX else None
-        origin, length, start, end, param, shape_id = self._fields(c, after)
-        # Counts are clamped to >= 0 and no segment is selected before its origin, so t >= 0.
+        few = len(self.shapes) <= _SELECT_MAX
+        # Negative counts need no clamp when the first segment has a concrete positive length: its progress is
+        # clipped at 0, which is the count-0 value.
+        first = self._plan()[0][0][0] if few else 0
+        clamp = not (isinstance(self.lengths, np.ndarray) and self.lengths[first] > 0)
+        c = V.as_count(count, clamp=clamp)
+        value = self._few(c) if few else self._many(c)
+        return jnp.broadcast_to(jnp.asarray(value, dtype), jnp.shape(c))
+
+    def _progress_and_shapes(self, c, fields, segments, names):
+        """Evaluates each distinct shape in ``names`` once, on the selected segment's fields."""
+        origin, length, start, end, param = fields
         t = _shapes._sub(c, origin)
-        if isinstance(self.lengths, np.ndarray) and bool(np.all(self.lengths > 0)):
-            p = jnp.minimum(t / length, 1.0)
+        lengths = self.lengths
+        if isinstance(lengths, np.ndarray) and bool(np.all(lengths[segments] > 0)):
+            p = jnp.minimum(jnp.maximum(t / length, 0.0), 1.0)
         else:
             has_length = length > 0
-            p = jnp.where(has_length, jnp.minimum(t / jnp.where(has_length, length, 1.0), 1.0), 1.0)
-        by_shape = {name: _shapes.SHAPES[name](p, start, end, param) for name in self._distinct}
-        if len(by_shape) == 1:
-            value = by_shape[self.shapes[0]]
-        elif n <= _SELECT_MAX:  # reuse the segment comparisons instead of selecting a shape id
-            value = by_shape[self.shapes[0]]
-            for i in range(1, n):
-                if self.shapes[i] != self.shapes[i - 1]:
-                    value = jnp.where(after[i - 1], by_shape[self.shapes[i]], value)
-        else:
-            value = None
-            for i, name in enumerate(self._distinct):
-                value = by_shape[name] if value is None else jnp.where(shape_id == i, by_shape[name], value)
-        return jnp.broadcast_to(jnp.asarray(value, dtype), jnp.shape(c))
+            p = jnp.where(has_length, jnp.minimum(jnp.maximum(t / jnp.where(has_length, length, 1.0), 0.0), 1.0), 1.0)
+        return {name: _shapes.SHAPES[name](p, start, end, param) for name in names}
+
+    def _plan(self):
+        """The segments ``_few`` must tell apart, as (segment, index of the begin where it takes over).
+
+        A concrete flat segment (start == end) is dropped when a neighbour already gives its value: the segment
+        before ends at it (its progress holds at 1) or the segment after starts at it (its progress holds at 0
+        before its origin). A plain linear schedule with ``transition_begin`` so needs no select at all.
+        """
+        n = len(self.shapes)
+        if not (isinstance(self.starts, np.ndarray) and isinstance(self.ends, np.ndarray)):
+            return [(i, i) for i in range(n)], [False] * n
+        flat = [bool(self.starts[i] == self.ends[i]) for i in range(n)]
+        plan: list[tuple[int, int]] = []
+        for i in range(n):
+            if flat[i] and plan and self.ends[plan[-1][0]] == self.starts[i]:
+                continue  # the previous segment already holds this value
+            concrete_length = isinstance(self.lengths, np.ndarray) and self.lengths[i] > 0
+            if (plan and flat[plan[-1][0]] and not flat[i] and concrete_length
+                    and self.starts[i] == self.starts[plan[-1][0]]):
+                plan[-1] = (i, plan[-1][1])  # this segment starts at the flat value before it: take over earlier
+                continue
+            plan.append((i, i))
+        return plan, flat
+
+    def _few(self, c):
+        """Up to ``_SELECT_MAX`` segments: chains of selects on ``count >= begin``, Python constants folded.
+
+        A concrete flat segment (start == end) is just its value; a field equal in every other segment stays a
+        Python constant. A warmup-then-decay schedule so compiles to its two formulas and one select.
+        """
+        plan, flat = self._plan()
+        conds: dict[int, jax.Array] = {}
+
+        def after(b):  # count >= begin of segment b, emitted once and only if used
+            if b not in conds:
+                conds[b] = c >= _item(self.begins[b:])
+            return conds[b]
+
+        moving = [(i, b) for i, b in plan if not flat[i]]
+        by_shape: dict[str, jax.Array] = {}
+        if moving:
+            idx = [i for i, _ in moving]
+            fields = []
+            for f in (self.origins, self.lengths, self.starts, self.ends, self.params):
+                if isinstance(f, np.ndarray) and bool(np.all(f[idx] == f[idx[0]])):
+                    fields.append(_item(f[idx[0]:]))
+                    continue
+                v = f[idx[0]]
+                for i, b in moving[1:]:
+                    v = jnp.where(after(b), f[i], v)
+                fields.append(v)
+            by_shape = self._progress_and_shapes(c, fields, idx, sorted({self.shapes[i] for i in idx}))
+
+        def segment_value(i):
+            return _item(self.starts[i:]) if flat[i] else by_shape[self.shapes[i]]
+
+        value = segment_value(plan[0][0])
+        for (prev, _), (i, b) in zip(plan, plan[1:], strict=False):
+            same = (flat[i] and flat[prev] and self.starts[i] == self.starts[prev]) or (
+                not flat[i] and not flat[prev] and self.shapes[i] == self.shapes[prev])
+            if not same:
+                value = jnp.where(after(b), segment_value(i), value)
+        return value
+
+    def _many(self, c):
+        """More segments: the index from one vector comparison, the varying fields from one gather."""
+        n = len(self.shapes)
+        fields = [self.origins, self.lengths, self.starts, self.ends, self.params, self._shape_ids]
+        uniform = [isinstance(f, np.ndarray) and bool(np.all(f == f[0])) for f in fields]
+        idx = jnp.clip(jnp.sum(jnp.asarray(self.begins) <= c[..., None], axis=-1) - 1, 0, n - 1)
+        varying = [j for j, same in enumerate(uniform) if not same]
+        xp = V.xp_for(*(fields[j] for j in varying))
+        table = xp.stack([xp.asarray(fields[j], dtype=V.float_dtype()) for j in varying], axis=-1)
+        row = jnp.take(jnp.asarray(table), idx, axis=0, mode="clip")
+        picked = [_item(f) for f in fields]
+        for col, j in enumerate(varying):
+            picked[j] = row[..., col]
+        by_shape = self._progress_and_shapes(c, picked[:5], slice(None), self._distinct)
+        value = None
+        for i, name in enumerate(self._distinct):
+            value = by_shape[name] if value is None else jnp.where(picked[5] == i, by_shape[name], value)
+        return value
 
     @property
     def arrays(self):

@@ -49,6 +49,8 @@ def _add(a, b):
 
 
 def _mul(a, b):
+    if (_const(a) and a == 0) or (_const(b) and b == 0):
+        return 0.0
     if _const(a) and a == 1:
         return b
     if _const(b) and b == 1:
@@ -65,19 +67,30 @@ def safe_pow(x, k):
     return jnp.where(positive, x_safe**k, jnp.where(k == 0, 1.0, 0.0))
 
 
+def _affine_is_exact(base, other) -> bool:
+    """Whether ``base + (other - base) * 1`` rounds to ``other`` exactly (for concrete endpoints)."""
+    if not (_const(base) and _const(other)):
+        return False
+    dtype = np.dtype(jnp.result_type(float))
+    return dtype.type(base) + (dtype.type(other) - dtype.type(base)) == dtype.type(other)
+
+
 def _lerp(start, end, g):
-    """``start + (end - start) g``, equal to ``end`` bit for bit at ``g = 1``."""
-    value = _add(start, _mul(_sub(end, start), g))
-    if _const(start) and _const(end):
-        dtype = np.dtype(jnp.result_type(float))
-        if dtype.type(start) + (dtype.type(end) - dtype.type(start)) == dtype.type(end):
-            return value  # already exact at g = 1: no guard needed
-    return jnp.where(g >= 1.0, end, value)
+    """From ``start`` at ``g = 0`` to ``end`` at ``g = 1``, both bit for bit.
+
+    ``start + (end - start) g`` (two operations once the constants fold) where that is exact at ``g = 1``, else
+    ``start (1 - g) + end g``, which always is.
+    """
+    if _affine_is_exact(start, end):
+        return _add(start, _mul(_sub(end, start), g))
+    return _add(_mul(start, _sub(1.0, g)), _mul(end, g))
 
 
 def _toward_end(start, end, remaining):
-    """``end + (start - end) r``: exact at ``r = 0`` (the end of the phase) by construction."""
-    return _add(end, _mul(_sub(start, end), remaining))
+    """``end`` plus the ``remaining`` fraction of the way back to ``start``; exact at both ends."""
+    if _affine_is_exact(end, start):
+        return _add(end, _mul(_sub(start, end), remaining))
+    return _add(_mul(end, _sub(1.0, remaining)), _mul(start, remaining))
 
 
 def linear(p, start, end, k):

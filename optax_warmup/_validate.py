@@ -133,8 +133,8 @@ def sanitize_exponent(xp, x):
     return xp.clip(xp.nan_to_num(x, nan=1.0, posinf=_MAX_EXPONENT), 0.0, _MAX_EXPONENT)
 
 
-def as_count(count) -> jax.Array:
-    """A step count as a float array of the library dtype, negative counts clamped to 0.
+def as_count(count, clamp: bool = True) -> jax.Array:
+    """A step count as a float array of the library dtype, negative counts clamped to 0 (when ``clamp``).
 
     Python ints go through ``float`` first so counts beyond 2**31 do not overflow int32.
     """
@@ -142,5 +142,5 @@ def as_count(count) -> jax.Array:
         raise TypeError(f"count must be a number, got the bool {count!r}")
     if isinstance(count, int):
         count = float(count)
-    c = jnp.asarray(count)
-    return jnp.maximum(c.astype(float_dtype()), 0.0)
+    c = jnp.asarray(count).astype(float_dtype())
+    return jnp.maximum(c, 0.0) if clamp else c

@@ -32,19 +32,24 @@ from optax_warmup._phases import Phase, PhaseSchedule
 Schedule = Callable[[jax.typing.ArrayLike], jax.Array]
 
 
-def check_warmup_args(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent) -> None:
-    V.check_finite("init_value", init_value)
-    V.check_finite("peak_value", peak_value)
-    V.check_nonnegative("warmup_steps", warmup_steps)
-    V.check_choice("warmup_shape", warmup_shape, _shapes.WARMUP_SHAPES)
-    V.check_nonnegative("warmup_exponent", warmup_exponent)
+def check_warmup_args(
+    init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent,
+    names=("init_value", "peak_value", "warmup_steps", "warmup_shape", "warmup_exponent"),
+) -> None:
+    """Checks the warmup arguments; ``names`` are the caller's names for them, used in the messages."""
+    init_name, peak_name, steps_name, shape_name, exponent_name = names
+    V.check_finite(init_name, init_value)
+    V.check_finite(peak_name, peak_value)
+    V.check_nonnegative(steps_name, warmup_steps)
+    V.check_choice(shape_name, warmup_shape, _shapes.WARMUP_SHAPES)
+    V.check_nonnegative(exponent_name, warmup_exponent)
     if warmup_shape == "geometric":
-        iv = V.concrete("init_value", init_value)
-        pv = V.concrete("peak_value", peak_value)
+        iv = V.concrete(init_name, init_value)
+        pv = V.concrete(peak_name, peak_value)
         if (iv is not None and iv <= 0) or (pv is not None and pv <= 0):
             raise ValueError(
-                f"warmup_shape='geometric' needs init_value > 0 and peak_value > 0, got init_value={init_value!r}, "
-                f"peak_value={peak_value!r}"
+                f"{shape_name}='geometric' needs {init_name} > 0 and {peak_name} > 0, got {init_name}={init_value!r}, "
+                f"{peak_name}={peak_value!r}"
             )
 
 
@@ -111,6 +116,8 @@ def warmup_schedule(
       >>> float(s(50)), float(s(100)), float(s(1000))
       (0.5, 1.0, 1.0)
     """
+    check_warmup_args(init_value, peak_value, warmup_steps, shape, exponent,
+                      names=("init_value", "peak_value", "warmup_steps", "shape", "exponent"))
     return warmup_then(init_value, peak_value, warmup_steps, shape, exponent, [])
 
 
@@ -129,6 +136,8 @@ def warmup_factor(
       >>> float(ow.warmup_factor(4)(1))
       0.25
     """
+    check_warmup_args(init_factor, 1.0, warmup_steps, shape, exponent,
+                      names=("init_factor", "1.0", "warmup_steps", "shape", "exponent"))
     return warmup_schedule(init_factor, 1.0, warmup_steps, shape, exponent)
 
 

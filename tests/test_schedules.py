@@ -224,3 +224,19 @@ def test_join_cuts_a_long_piece_short_and_holds_a_short_one():
         [ow.linear_schedule(0.0, 1.0, 100), ow.linear_schedule(2.0, 3.0, 10), ow.constant_schedule(-1.0)], [50, 80]
     )
     np.testing.assert_allclose(values(s, [49, 50, 55, 60, 79, 80]), [0.49, 2.0, 2.5, 3.0, 3.0, -1.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape", ["linear", "cosine", "polynomial", "geometric"])
+def test_every_shape_starts_exactly_at_init_value(shape):
+    assert float(ow.warmup_schedule(0.1, 1.0, 10, shape=shape)(0)) == np.float32(0.1)
+    assert float(ow.polynomial_schedule(0.1, 1.0, 2, 10)(0)) == np.float32(0.1)
+    assert float(ow.cosine_decay_schedule(0.1, 10, alpha=3.0)(0)) == np.float32(0.1)
+
+
+def test_error_messages_use_the_callers_argument_names():
+    with pytest.raises(ValueError, match=r"^shape must be one of"):
+        ow.warmup_schedule(0.0, 1.0, 10, shape="sigmoid")
+    with pytest.raises(ValueError, match=r"^init_factor"):
+        ow.warmup_factor(10, init_factor=float("nan"))
+    with pytest.raises(ValueError, match=r"^exponent"):
+        ow.warmup_factor(10, shape="polynomial", exponent=-1.0)

@@ -200,3 +200,15 @@ def test_int64_counts_under_x64_give_float64():
         out = s(jnp.int64(2**39 + 5))
         assert out.dtype == jnp.float64
         assert float(out) == pytest.approx(1 - (2**39 + 5 - 10) / (2**40 - 10), rel=1e-12)
+
+
+def test_negative_counts_give_count_zero_value_with_traced_zero_lengths():
+    @jax.jit
+    def f(w, t, b, counts):
+        return (ow.warmup_cosine_decay_schedule(0.1, 1.0, w, 100.0)(counts),
+                ow.linear_schedule(2.0, 5.0, t, b)(counts))
+
+    for w, t, b in [(0.0, 0.0, 0.0), (10.0, 0.0, 3.0), (0.0, 4.0, 0.0)]:
+        warm, lin = f(jnp.float32(w), jnp.float32(t), jnp.float32(b), jnp.array([-7, -1, 0]))
+        np.testing.assert_array_equal(np.asarray(warm)[:2], float(warm[2]))
+        np.testing.assert_array_equal(np.asarray(lin)[:2], float(lin[2]))

@@ -1,0 +1,200 @@
+"""Warmups derived from Adam's ``b2``: the untuned warmups of Ma & Yarats (2021) and RAdam's rectification.
+
+Step convention: these follow Adam, whose bias correction counts its first update as ``t = 1``. An Optax count
+``c`` (the first update sees ``c = 0``) is step ``t = c + 1``, so the first update is not wasted. This is also the
+convention of the paper and of ``pytorch_warmup``. (The library's other warmups, ``warmup_factor`` and
+``scale_by_warmup``, follow Optax: factor ``init_value`` at count 0.)
+
+Concrete ``b2`` and ``threshold`` are checked (a bad value raises ``ValueError`` naming it) and the closed forms are
+evaluated in float64 at construction; traced ones are clamped (``b2`` into ``[0, 1 - 1e-7]``, NaN to 0).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from optax_warmup import _validate as V
+from optax_warmup._warmup import Schedule, warmup_factor
+
+ArrayLike = jax.typing.ArrayLike
+
+UNTUNED_SHAPES = ("linear", "exponential")
+
+# The largest traced b2 we accept: 1 - b2 stays a normal float32 and every length stays finite.
+_MAX_B2 = 1.0 - 1e-7
+
+
+def _check_b2(b2) -> None:
+    v = V.concrete("b2", b2)
+    if v is not None and not (0.0 <= v < 1.0):
+        raise ValueError(f"b2 must be in [0, 1), got {b2!r}")
+
+
+def _one_minus_b2(xp, b2):
+    """``1 - b2`` in the library dtype (float64 arithmetic for a concrete ``b2``), clamped for a traced one."""
+    if xp is np:
+        return np.float64(1.0) - np.float64(b2)
+    b2 = jnp.clip(jnp.nan_to_num(jnp.asarray(b2, V.float_dtype()), nan=0.0), 0.0, _MAX_B2)
+    return 1.0 - b2
+
+
+def untuned_warmup_steps(b2: ArrayLike, shape: str = "linear"):
+    r"""The warmup length that Ma & Yarats (2021) derive from Adam's ``b2``.
+
+    .. math::
+      W_{\text{linear}} = \frac{2}{1 - \beta_2}, \qquad \tau_{\text{exponential}} = \frac{1}{1 - \beta_2}
+
+    For ``shape="exponential"`` the number is the *time constant* ``tau`` of ``1 - exp(-t / tau)``, not a
+    ``warmup_steps`` of this library's ``"exponential"`` warmup shape (which uses ``tau = warmup_steps / 2``): to
+    get the same curve from ``warmup_factor`` pass ``untuned_warmup_steps(b2, "linear")``.
+
+    Unlike ``pytorch_warmup`` the value is not truncated to an integer (there ``b2 = 0.999`` gives 1999 / 999,
+    because ``1 - 0.999`` is slightly above 0.001 in floating point).
+
+    Args:
+      b2: Adam's second-moment decay, in ``[0, 1)``; may be traced.
+      shape: ``"linear"`` or ``"exponential"``.
+
+    Returns:
+      A Python float when ``b2`` is concrete, else a traced scalar.
+
+    Example:
+      >>> import optax_warmup as ow
+      >>> round(ow.untuned_warmup_steps(0.999), 6), round(ow.untuned_warmup_steps(0.999, "exponential"), 6)
+      (2000.0, 1000.0)
+
+    References:
+      Ma & Yarats, `On the Adequacy of Untuned Warmup for Adaptive Optimization
+      <https://arxiv.org/abs/1910.04209>`_, AAAI 2021.
+    """
+    V.check_choice("shape", shape, UNTUNED_SHAPES)
+    _check_b2(b2)
+    xp = V.xp_for(b2)
+    steps = (2.0 if shape == "linear" else 1.0) / _one_minus_b2(xp, b2)
+    return float(steps) if xp is np else steps.astype(V.float_dtype())
+
+
+def untuned_warmup(b2: ArrayLike, shape: str = "linear") -> Schedule:
+    r"""The untuned warmup factor of Ma & Yarats (2021): a schedule ``count -> factor`` in ``(0, 1]``.
+
+    .. math::
+      \omega_{\text{linear}}(t) = \min\left(1, \tfrac{1 - \beta_2}{2}\, t\right), \qquad
+      \omega_{\text{exponential}}(t) = 1 - e^{-(1 - \beta_2)\, t}, \qquad t = \text{count} + 1
+
+    The linear factor reaches 1 at ``count = 2 / (1 - b2) - 1`` (step ``t = 2 / (1 - b2)``); the exponential
+    one is ``1 - e**-1 = 63%`` of the way at ``t = tau`` and 86.5% at ``t = 2 tau``. Both withhold the same total
+    learning rate, ``1 / (1 - b2)`` peak-steps. Multiply a learning-rate schedule by it (``warmup_overlay`` does
+    the same with the library's count-from-0 convention) or apply it with ``scale_by_untuned_warmup``.
+
+    Args:
+      b2: Adam's second-moment decay, in ``[0, 1)``; may be traced.
+      shape: ``"linear"`` or ``"exponential"``.
+
+    Example:
+      >>> import optax_warmup as ow
+      >>> f = ow.untuned_warmup(0.99)
+      >>> round(float(f(0)), 6), float(f(99)), float(f(199))
+      (0.005, 0.5, 1.0)
+    """
+    V.check_choice("shape", shape, UNTUNED_SHAPES)
+    length = untuned_warmup_steps(b2, "linear")
+    factor = warmup_factor(length, shape)
+
+    def schedule(count):
+        return factor(V.as_count(count) + 1.0)
+
+    return schedule
+
+
+def _rho(t, log_b2, rho_inf):
+    """``rho_t`` without the cancellation of ``rho_inf - 2 t b2^t / (1 - b2^t)`` at small ``x = t L``.
+
+    With ``L = -log(b2)`` and ``C(x) = x / expm1(x) - 1 + x / 2 = x^2/12 - x^4/720 + ...`` (even), the exact
+    identity ``rho_t = t - (2 / L) (C(t L) - C(L))`` holds; its series is accurate for ``x < 1``, where the
+    textbook form loses digits. For ``x >= 1`` the textbook form is accurate and the identity is not.
+    """
+
+    def series(x):
+        x2 = x * x
+        return x2 * (1 / 12 + x2 * (-1 / 720 + x2 * (1 / 30240 + x2 * (-1 / 1209600 + x2 / 47900160))))
+
+    x = t * log_b2
+    small = x < 1.0
+    x_small = jnp.where(small, x, 0.0)
+    x_large = jnp.where(small, 1.0, x)
+    near = t - (2.0 / log_b2) * (series(x_small) - series(jnp.minimum(log_b2, 1.0)))
+    far = rho_inf - 2.0 * t / jnp.expm1(x_large)
+    return jnp.where(small, near, far)
+
+
+def radam_warmup(b2: ArrayLike, threshold: ArrayLike = 5.0) -> Schedule:
+    r"""RAdam's rectification factor ``r_t`` as a warmup schedule ``count -> factor`` in ``[0, 1]``.
+
+    .. math::
+      \rho_\infty = \frac{2}{1 - \beta_2} - 1, \qquad
+      \rho_t = \rho_\infty - \frac{2 t \beta_2^t}{1 - \beta_2^t}, \qquad
+      r_t = \begin{cases}
+        \sqrt{\dfrac{(\rho_t - 4)(\rho_t - 2)\rho_\infty}{(\rho_\infty - 4)(\rho_\infty - 2)\rho_t}}
+          & \rho_t \ge \text{threshold} \\
+        0 & \text{otherwise}
+      \end{cases}
+
+    with ``t = count + 1``. ``rho_t`` grows from 1 (at ``t = 1``) towards ``rho_inf``, so the factor is 0 for the
+    first few steps (while the variance of Adam's second moment is not yet tractable), then rises to 1. Applied
+    to Adam's updates it gives RAdam with ``degenerated_to_sgd=False`` (no update while ``rho_t < threshold``);
+    Ma & Yarats use it as the "RAdam warmup". The threshold test is ``>=`` as in the official code and Optax's
+    ``scale_by_radam`` (the paper states ``rho_t > 4``). ``pytorch_warmup``'s ``RAdamWarmup`` instead shifts
+    ``t`` so that its first factor is the first non-zero one.
+
+    For small ``t (1 - b2)`` the textbook ``rho_t`` cancels badly in float32; it is computed through an exact
+    series rewriting instead, so float32 factors agree with float64 ones to about 1e-6.
+
+    Args:
+      b2: Adam's second-moment decay. Concrete values must give ``rho_inf > threshold`` (``b2 = 0.999`` gives
+        ``rho_inf = 1999``); a traced ``b2`` with ``rho_inf <= threshold`` gives factor 0 for ever.
+      threshold: the smallest ``rho_t`` for which the factor is non-zero; at least 4 (below 4 the square root
+        is of a negative number). A traced threshold is clamped to ``>= 4``.
+
+    Example:
+      >>> import optax_warmup as ow
+      >>> r = ow.radam_warmup(0.999)
+      >>> float(r(4)), round(float(r(5)), 4), round(float(r(999)), 4)
+      (0.0, 0.0258, 0.6453)
+
+    References:
+      Liu et al., `On the Variance of the Adaptive Learning Rate and Beyond <https://arxiv.org/abs/1908.03265>`_,
+      ICLR 2020.
+    """
+    _check_b2(b2)
+    th = V.concrete("threshold", threshold)
+    if th is not None and not (np.isfinite(th) and th >= 4.0):
+        raise ValueError(f"threshold must be a finite number >= 4, got {threshold!r}")
+    bv = V.concrete("b2", b2)
+    if bv is not None and th is not None:
+        rho_inf = 2.0 / (1.0 - bv) - 1.0
+        if not rho_inf > th:
+            raise ValueError(
+                f"b2={b2!r} gives rho_inf = 2 / (1 - b2) - 1 = {rho_inf:.4g} <= threshold={threshold!r}: the factor "
+                f"would be 0 for ever (needs b2 > {1 - 2 / (th + 1):.4g})"
+            )
+    xp = V.xp_for(b2)
+    one_minus = _one_minus_b2(xp, b2)
+    log_b2 = -xp.log1p(-one_minus)  # L = -log(b2) > 0
+    rho_inf = 2.0 / one_minus - 1.0
+    log_b2 = jnp.asarray(log_b2, V.float_dtype())
+    rho_inf = jnp.asarray(rho_inf, V.float_dtype())
+
+    def schedule(count):
+        t = V.as_count(count) + 1.0
+        rho_t = _rho(t, log_b2, rho_inf)
+        limit = jnp.maximum(V.sanitize_value(jnp, threshold), 4.0)
+        valid = (rho_t >= limit) & (rho_inf > limit)
+        rho_safe = jnp.where(valid, rho_t, 5.0)
+        inf_safe = jnp.where(valid, rho_inf, 5.0)
+        ratio = (rho_safe - 4.0) * (rho_safe - 2.0) * inf_safe / ((inf_safe - 4.0) * (inf_safe - 2.0) * rho_safe)
+        r = jnp.minimum(jnp.sqrt(jnp.maximum(ratio, 0.0)), 1.0)
+        return jnp.where(valid, r, 0.0).astype(V.float_dtype())
+
+    return schedule

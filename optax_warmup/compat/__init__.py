@@ -1,0 +1,25 @@
+"""Peer parity: the schedules of HF transformers, torch, timm, Keras and pytorch_warmup as JAX schedules.
+
+Each ``<peer>_schedule`` returns a pure function ``count -> learning rate`` whose value at Optax count ``k``
+is the LR the peer gives the ``(k+1)``-th optimizer update when used as documented. See ``docs/compat.md`` for
+a migration table.
+"""
+
+from optax_warmup.compat.hf import HF_NAMES, hf_schedule
+from optax_warmup.compat.keras import KERAS_NAMES, keras_schedule
+from optax_warmup.compat.pytorch_warmup import PYTORCH_WARMUP_NAMES, pytorch_warmup_schedule
+from optax_warmup.compat.timm import TIMM_NAMES, timm_schedule
+from optax_warmup.compat.torch_lr import TORCH_NAMES, torch_schedule
+
+__all__ = [
+    "HF_NAMES",
+    "KERAS_NAMES",
+    "PYTORCH_WARMUP_NAMES",
+    "TIMM_NAMES",
+    "TORCH_NAMES",
+    "hf_schedule",
+    "keras_schedule",
+    "pytorch_warmup_schedule",
+    "timm_schedule",
+    "torch_schedule",
+]

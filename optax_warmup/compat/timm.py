@@ -1,0 +1,216 @@
+"""timm's ``timm.scheduler`` schedulers (cosine, tanh, step, multistep, poly) as pure JAX schedules.
+
+``timm_schedule(name, learning_rate, **kwargs)`` gives, at Optax count ``k``, the learning rate timm gives the
+``(k+1)``-th update when the scheduler is built with ``t_in_epochs=False`` and driven as in timm's
+``train.py`` (``step_update(num_updates)`` after each update). That is timm's ``_get_lr(k)``, except at
+``k = 0`` without warmup, where the optimizer still holds ``learning_rate`` (timm only writes its first value
+after the first update). Values checked against timm 1.0.31 (``tests/data/compat_golden.json``). LR noise is
+not supported.
+
+Quirks reproduced on purpose:
+
+* the warmup never reaches its target: its last value is ``init + (W - 1) / W * (target - init)``;
+* with ``warmup_prefix=False`` (the default of cosine, tanh and poly) the main schedule runs from count 0
+  *under* the warmup, so the LR drops at ``warmup_t``; tanh instead warms up to its own value at ``warmup_t``;
+* ``multistep`` decays one step *before* each milestone (``bisect_right(decay_t, t + 1)``).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from optax_warmup import _validate as V
+from optax_warmup.compat._common import (
+    Schedule,
+    as_count,
+    check_in_range,
+    finite,
+    floor_div,
+    safe_div,
+    safe_pow,
+    structural_list,
+)
+
+TIMM_NAMES = ("cosine", "tanh", "step", "multistep", "poly")
+
+_NOISE_KEYS = ("noise_range_t", "noise_pct", "noise_std", "noise_seed", "noise_type")
+
+
+def _cycle(t, t_initial, cycle_mul):
+    """timm's cycle bookkeeping: cycle index ``i``, its length ``t_i`` and the position ``t_curr`` in it."""
+    t0 = jnp.maximum(finite(t_initial), 1e-30)
+    m = jnp.maximum(finite(cycle_mul), 1.0)
+    geometric = m > 1.0
+    m_safe = jnp.where(geometric, m, 2.0)
+
+    def start(i):
+        return t0 * (m_safe**i - 1.0) / (m_safe - 1.0)
+
+    i_geo = jnp.floor(jnp.log1p(t / t0 * (m_safe - 1.0)) / jnp.log(m_safe))
+    # timm takes the floor of a float log; on integer boundaries we settle it exactly.
+    i_geo = jnp.where(t < start(i_geo), i_geo - 1.0, i_geo)
+    i_geo = jnp.where(t >= start(i_geo + 1.0), i_geo + 1.0, i_geo)
+    i_flat = floor_div(t, t0)
+    i = jnp.where(geometric, i_geo, i_flat)
+    t_i = jnp.where(geometric, t0 * m_safe**i_geo, t0)
+    t_curr = jnp.where(geometric, t - start(i_geo), t - t0 * i_flat)
+    return i, t_i, t_curr
+
+
+def _cyclic(curve):
+    """Wraps ``curve(tr_k, tr, lr_max, lr_min)`` into timm's cycle / decay / limit logic: ``(t, b) -> lr``."""
+
+    def main(t, b, p):
+        i, t_i, t_curr = _cycle(t, p["t_initial"], p["cycle_mul"])
+        lr_max = b * safe_pow(jnp.maximum(finite(p["cycle_decay"]), 0.0), i)
+        k = finite(p["k_decay"])
+        tr_k = safe_div(safe_pow(t_curr, k), safe_pow(t_i, k))
+        value = curve(tr_k, t_curr / t_i, lr_max, finite(p["lr_min"]), p)
+        return jnp.where(i < finite(p["cycle_limit"]), value, finite(p["lr_min"]))
+
+    return main
+
+
+_COSINE = _cyclic(lambda tr_k, tr, hi, lo, p: lo + 0.5 * (hi - lo) * (1.0 + jnp.cos(jnp.pi * tr_k)))
+_POLY = _cyclic(
+    lambda tr_k, tr, hi, lo, p: lo + (hi - lo) * safe_pow(jnp.clip(1.0 - tr_k, 0.0, 1.0), finite(p["power"]))
+)
+_TANH = _cyclic(
+    lambda tr_k, tr, hi, lo, p: (
+        lo + 0.5 * (hi - lo) * (1.0 - jnp.tanh(finite(p["lb"]) * (1.0 - tr) + finite(p["ub"]) * tr))
+    )
+)
+
+
+def _step(t, b, p):
+    size = finite(p["decay_t"])
+    return b * safe_pow(
+        jnp.maximum(finite(p["decay_rate"]), 0.0), floor_div(t, jnp.where(size > 0, size, 1.0))
+    )
+
+
+def _multistep(t, b, p):
+    ms = jnp.asarray(p["decay_t"], V.float_dtype()).reshape(-1)
+    passed = jnp.sum(ms <= (t + 1.0)[..., None], axis=-1)  # bisect_right(decay_t, t + 1)
+    return b * safe_pow(jnp.maximum(finite(p["decay_rate"]), 0.0), passed)
+
+
+_CYCLE_DEFAULTS = dict(lr_min=0.0, cycle_mul=1.0, cycle_decay=1.0, cycle_limit=1, k_decay=1.0)
+_WARMUP_DEFAULTS = dict(warmup_t=0, warmup_lr_init=0.0)
+_SPECS = {
+    # name: (main schedule, required keys, defaults)
+    "cosine": (_COSINE, ("t_initial",), dict(_CYCLE_DEFAULTS, **_WARMUP_DEFAULTS, warmup_prefix=False)),
+    "poly": (
+        _POLY,
+        ("t_initial",),
+        dict(_CYCLE_DEFAULTS, **_WARMUP_DEFAULTS, warmup_prefix=False, power=0.5),
+    ),
+    "tanh": (
+        _TANH,
+        ("t_initial",),
+        dict(_CYCLE_DEFAULTS, **_WARMUP_DEFAULTS, warmup_prefix=False, lb=-7.0, ub=3.0),
+    ),
+    "step": (_step, ("decay_t",), dict(_WARMUP_DEFAULTS, decay_rate=1.0, warmup_prefix=True)),
+    "multistep": (_multistep, ("decay_t",), dict(_WARMUP_DEFAULTS, decay_rate=1.0, warmup_prefix=True)),
+}
+
+
+def _validate(name, p):
+    if name in ("cosine", "poly", "tanh"):
+        V.check_positive("t_initial", p["t_initial"])
+        V.check_nonnegative("lr_min", p["lr_min"])
+        check_in_range("cycle_mul", p["cycle_mul"], 1.0, None)  # timm's log breaks below 1 (timm issue #353)
+        V.check_nonnegative("cycle_decay", p["cycle_decay"])
+        V.check_nonnegative("cycle_limit", p["cycle_limit"])
+        V.check_nonnegative("k_decay", p["k_decay"])
+    if name == "poly":
+        V.check_nonnegative("power", p["power"])
+    if name == "tanh":
+        V.check_finite("lb", p["lb"])
+        V.check_finite("ub", p["ub"])
+        V.check_at_least("ub", p["ub"], "lb", p["lb"], strict=True)
+    if name == "step":
+        V.check_positive("decay_t", p["decay_t"])
+    if name == "multistep":
+        p["decay_t"] = structural_list("decay_t", p["decay_t"])
+    if name in ("step", "multistep"):
+        V.check_nonnegative("decay_rate", p["decay_rate"])
+    V.check_nonnegative("warmup_t", p["warmup_t"])
+    V.check_nonnegative("warmup_lr_init", p["warmup_lr_init"])
+    if not isinstance(p["warmup_prefix"], bool):
+        raise ValueError(f"warmup_prefix must be a bool, got {p['warmup_prefix']!r}")
+
+
+def timm_schedule(name: str, learning_rate, **kwargs) -> Schedule:
+    r"""The LR of timm's ``<Name>LRScheduler(optimizer, t_in_epochs=False, **kwargs)`` as ``count -> lr``.
+
+    With ``b = learning_rate``, warmup ``W = warmup_t`` from ``I = warmup_lr_init``, and ``t`` the count
+    shifted by ``W`` when ``warmup_prefix``:
+
+    .. math::
+      \mathrm{lr}(k) = \begin{cases} I + k (\mathrm{target} - I) / W & k < W \\ \mathrm{main}(t) & k \ge W
+      \end{cases}
+
+    where ``target = b`` (tanh without prefix: ``main(W)``) and ``main`` is, inside cycle ``i`` of length
+    ``t_i = t_initial * cycle_mul**i`` at position ``t_c`` (``lr_max = b * cycle_decay**i``; ``lr_min`` once
+    ``i >= cycle_limit``):
+
+    * ``cosine``: ``lr_min + (lr_max - lr_min) (1 + cos(pi t_c**k / t_i**k)) / 2`` (``k = k_decay``)
+    * ``poly``: ``lr_min + (lr_max - lr_min) (1 - t_c**k / t_i**k)**power``
+    * ``tanh``: ``lr_min + (lr_max - lr_min) (1 - tanh(lb (1 - t_c/t_i) + ub t_c/t_i)) / 2``
+    * ``step``: ``b * decay_rate**floor(t / decay_t)``
+    * ``multistep``: ``b * decay_rate**(number of decay_t <= t + 1)``
+
+    Args:
+      name: ``"cosine"``, ``"tanh"``, ``"step"``, ``"multistep"`` or ``"poly"``.
+      learning_rate: the optimizer's LR (timm's base value).
+      **kwargs: the scheduler's keyword arguments, same names and defaults: ``t_initial``, ``lr_min``,
+        ``warmup_t``, ``warmup_lr_init``, ``warmup_prefix``, ``cycle_mul``, ``cycle_decay``, ``cycle_limit``,
+        ``k_decay``, ``decay_t``, ``decay_rate``, ``power``, ``lb``, ``ub``. ``t_in_epochs`` and
+        ``initialize`` are accepted and ignored (the count is timm's ``t`` either way); noise arguments raise.
+
+    Every number may be traced, ``decay_t`` of ``multistep`` included (as a 1-D array); ``warmup_prefix`` is a
+    Python bool and the length of ``decay_t`` is structural.
+
+    Returns:
+      A schedule ``count -> learning rate``.
+
+    Example:
+      >>> from optax_warmup.compat import timm_schedule
+      >>> s = timm_schedule("cosine", 1.0, t_initial=10, warmup_t=2, warmup_prefix=True)
+      >>> [round(float(s(k)), 4) for k in (0, 1, 2, 7, 12)]
+      [0.0, 0.5, 1.0, 0.5, 0.0]
+    """
+    if name not in _SPECS:
+        raise ValueError(f"name must be one of {list(TIMM_NAMES)}, got {name!r}")
+    for key in _NOISE_KEYS:
+        if kwargs.get(key) is not None:
+            raise ValueError(f"{key} is not supported: timm's LR noise is random, not a schedule")
+        kwargs.pop(key, None)
+    kwargs.pop("t_in_epochs", None)
+    kwargs.pop("initialize", None)
+    main, required, defaults = _SPECS[name]
+    unknown = set(kwargs) - set(required) - set(defaults)
+    if unknown:
+        raise TypeError(f"timm {name} scheduler got unexpected keyword arguments {sorted(unknown)}")
+    for key in required:
+        if key not in kwargs:
+            raise ValueError(f"timm {name} scheduler requires `{key}`")
+    V.check_finite("learning_rate", learning_rate)
+    p = dict(defaults, **kwargs)
+    _validate(name, p)
+
+    def schedule(count):
+        k = as_count(count)
+        b = finite(learning_rate)
+        w, init = finite(p["warmup_t"]), finite(p["warmup_lr_init"])
+        t = k - w if p["warmup_prefix"] else k
+        after = main(jnp.maximum(t, 0.0), b, p)
+        target = b if (name != "tanh" or p["warmup_prefix"]) else main(w, b, p)
+        ramp = init + k * safe_div(target - init, w)
+        value = jnp.where(k < w, ramp, after)
+        # Without warmup timm writes nothing before the first update: the optimizer keeps its own LR.
+        value = jnp.where((k == 0) & (w <= 0), b, value)
+        return value.astype(V.float_dtype())
+
+    return schedule

@@ -1,0 +1,84 @@
+"""The benchmark suite keeps running: ``python -m benchmarks --quick`` end to end, sane numbers, no timing targets.
+
+One test function on purpose: under ``pytest -n 2`` a shared fixture would run the benchmarks once per worker.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DROP_INS = {
+    "constant_schedule", "linear_schedule", "polynomial_schedule", "cosine_decay_schedule", "exponential_decay",
+    "piecewise_constant_schedule", "piecewise_interpolate_schedule", "warmup_constant_schedule",
+    "warmup_cosine_decay_schedule", "warmup_exponential_decay_schedule", "linear_onecycle_schedule",
+    "cosine_onecycle_schedule", "sgdr_schedule (4 cycles)",
+}  # fmt: skip
+
+
+def _positive(x) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x) and x > 0
+
+
+def _check_step_overhead(step: dict) -> None:
+    variants = step["variants"]
+    assert {"a_constant", "b_optax_schedule", "c_ours_schedule", "d_ours_traced"} <= set(variants)
+    for name, row in variants.items():
+        assert _positive(row["step_ms"]["median"]) and _positive(row["ratio_to_a"]) and _positive(row["flops"]), name
+    # The constant learning rate is the reference: its own ratio is exactly 1 and it adds no flops to itself.
+    assert variants["a_constant"]["ratio_to_a"] == 1.0 and variants["a_constant"]["extra_flops_vs_a"] == 0
+
+
+def _check_compile_size(size: dict) -> None:
+    assert DROP_INS <= set(size["schedules"])
+    assert set(size["joins"]) == {f"join_schedules ({n} pieces)" for n in (2, 8, 32)}
+    for name, row in {**size["schedules"], **size["joins"]}.items():
+        for lib in ("ours", "optax"):
+            assert _positive(row[lib]["stablehlo_ops"]), (name, lib)
+            assert _positive(row[lib]["lower_ms"]["median"]) and _positive(row[lib]["compile_ms"]["median"])
+    # Optax's join evaluates every piece, so its program grows with the pieces: the research note counted 45 and
+    # 706 ops (optax_anchor.md §2(d)); the op count here must reproduce them.
+    assert size["joins"]["join_schedules (2 pieces)"]["optax"]["stablehlo_ops"] == 45
+    assert size["joins"]["join_schedules (32 pieces)"]["optax"]["stablehlo_ops"] == 706
+
+
+def _check_sweep(sweep: dict) -> None:
+    k8 = sweep["k"]["8"]
+    assert _positive(k8["ours_wall_s"]["median"]) and _positive(k8["optax_wall_s"]["median"])
+    assert _positive(k8["speedup"])
+    assert len(k8["final_loss_ours"]) == len(k8["final_loss_optax"]) == 8
+    assert all(_positive(x) for x in k8["final_loss_ours"])
+    assert k8["losses_match"], (k8["max_abs_loss_diff"], k8["max_rel_loss_diff"])
+
+
+def _check_curve(curve: dict) -> None:
+    for name, row in curve["curves"].items():
+        for variant in ("optax_vmap", "ours_vmap", "ours_direct"):
+            assert _positive(row[variant]["elements_per_s"]), (name, variant)
+        assert row["max_abs_diff_vs_optax"] < 1e-5, name
+
+
+def test_quick_benchmarks_write_every_section_with_sane_numbers(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    markdown = (tmp_path / "RESULTS.md").read_text()
+
+    assert results["mode"] == "quick"
+    assert results["machine"]["jax"] and results["machine"]["optax"] and results["machine"]["cpu"]
+    for heading in ("## Targets", "## 1. Step overhead", "## 2. Compiled size", "## 3. Sweep", "## 4. Curve"):
+        assert heading in markdown, heading
+    _check_step_overhead(results["step_overhead"])
+    _check_compile_size(results["compile_size"])
+    _check_sweep(results["sweep"])
+    _check_curve(results["curve"])

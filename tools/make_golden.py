@@ -1,0 +1,424 @@
+"""Record golden learning-rate sequences from the real peer libraries.
+
+The test suite never imports torch, transformers, timm, keras or pytorch_warmup: it reads the JSON file
+this script writes (``tests/data/compat_golden.json``) and compares ``optax_warmup.compat`` against it.
+Regenerate it in a throwaway environment that has the peers installed, for example::
+
+    python3 -m venv /tmp/peers
+    /tmp/peers/bin/pip install torch transformers timm keras pytorch-warmup jax
+    KERAS_BACKEND=jax /tmp/peers/bin/python tools/make_golden.py
+
+Every case is driven the way the peer documents it, and the value stored at index ``k`` is the learning
+rate the optimizer holds for its ``(k+1)``-th update:
+
+* HF / torch: read ``param_groups[0]["lr"]``, then ``optimizer.step()``, then ``scheduler.step()``.
+* timm: ``t_in_epochs=False``; read the LR, ``optimizer.step()``, ``scheduler.step_update(num_updates)``.
+* pytorch_warmup: read the LR, ``optimizer.step()``, then
+  ``with warmup.dampening(): <base scheduler step, or pass>``.
+* Keras: ``float(schedule(k))``.
+
+A case's ``args`` are exactly the keyword arguments of the matching ``optax_warmup.compat`` function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import warnings
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import keras  # noqa: E402
+import pytorch_warmup  # noqa: E402
+import timm  # noqa: E402
+import timm.scheduler  # noqa: E402
+import torch  # noqa: E402
+import transformers  # noqa: E402
+from transformers.optimization import get_scheduler  # noqa: E402
+
+warnings.filterwarnings("ignore")
+N = 300  # default number of recorded steps
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.12g}")
+
+
+def _opt(lr: float, beta2: float = 0.999) -> torch.optim.Optimizer:
+    param = torch.nn.Parameter(torch.zeros(1))
+    return torch.optim.Adam([param], lr=lr, betas=(0.9, beta2))
+
+
+def _drive(opt, step, n: int) -> list[float]:
+    values = [float(opt.param_groups[0]["lr"])]
+    for _ in range(n - 1):
+        opt.step()
+        step()
+        values.append(float(opt.param_groups[0]["lr"]))
+    return values
+
+
+# ----------------------------------------------------------------------------------------------------
+# HF transformers
+def hf_case(name, learning_rate, num_warmup_steps=None, num_training_steps=None, n=N, **kwargs):
+    opt = _opt(learning_rate)
+    sched = get_scheduler(name, opt, num_warmup_steps, num_training_steps, scheduler_specific_kwargs=kwargs)
+    args = dict(
+        learning_rate=learning_rate,
+        num_warmup_steps=num_warmup_steps,
+        num_training_steps=num_training_steps,
+        **kwargs,
+    )
+    return dict(peer="hf", name=name, args=args, values=_drive(opt, sched.step, n))
+
+
+def hf_cases():
+    b = 0.1
+    yield hf_case("constant", b)
+    yield hf_case("constant_with_warmup", b, 0)
+    yield hf_case("constant_with_warmup", b, 50)
+    yield hf_case("linear", b, 20, 200)
+    yield hf_case("linear", b, 0, 200)
+    yield hf_case("linear", b, 250, 200)  # warmup longer than training
+    yield hf_case("linear", b, 200, 200)
+    yield hf_case("cosine", b, 20, 200)  # periodic after T
+    yield hf_case("cosine", b, 0, 200)
+    yield hf_case("cosine", 3e-4, 20, 200, num_cycles=1.5)
+    yield hf_case("cosine", b, 250, 200)
+    yield hf_case("cosine_with_restarts", b, 10, 200, num_cycles=3)
+    yield hf_case("cosine_with_restarts", b, 0, 200)
+    yield hf_case("cosine_with_restarts", b, 20, 150, num_cycles=2)
+    yield hf_case("polynomial", b, 20, 200, lr_end=1e-4, power=2.0)
+    yield hf_case("polynomial", b, 20, 200)
+    yield hf_case("polynomial", b, 0, 200, power=0.5, lr_end=0.01)
+    yield hf_case("inverse_sqrt", b, 30)
+    yield hf_case("inverse_sqrt", b, 0)
+    yield hf_case("inverse_sqrt", b, 30, timescale=100)
+    yield hf_case("cosine_with_min_lr", b, 20, 200, min_lr_rate=0.1)
+    yield hf_case("cosine_with_min_lr", b, 20, 200, min_lr=0.01, num_cycles=1.0)
+    yield hf_case("cosine_with_min_lr", b, 0, 150, min_lr_rate=0.05)
+    yield hf_case("cosine_warmup_with_min_lr", b, 20, 200, min_lr_rate=0.1)
+    yield hf_case("cosine_warmup_with_min_lr", b, 20, 200, min_lr_rate=0.05, warmup_lr_rate=0.2)
+    yield hf_case("cosine_warmup_with_min_lr", b, 0, 200, min_lr=0.001)
+    yield hf_case("cosine_warmup_with_min_lr", b, 1, 100, min_lr_rate=0.1, warmup_lr_rate=0.3)
+    yield hf_case("warmup_stable_decay", b, 20, 200, num_decay_steps=50)
+    yield hf_case(
+        "warmup_stable_decay",
+        b,
+        20,
+        200,
+        num_decay_steps=60,
+        warmup_type="cosine",
+        decay_type="1-sqrt",
+        min_lr_ratio=0.1,
+    )
+    yield hf_case(
+        "warmup_stable_decay",
+        b,
+        30,
+        None,
+        num_decay_steps=40,
+        num_stable_steps=100,
+        warmup_type="1-sqrt",
+        decay_type="linear",
+        min_lr_ratio=0.05,
+    )
+    yield hf_case("warmup_stable_decay", b, 10, 150, num_decay_steps=50, num_stable_steps=60)  # both: S wins
+    yield hf_case("warmup_stable_decay", b, 0, 200, num_decay_steps=100, num_cycles=1.0, min_lr_ratio=0.2)
+
+
+# ----------------------------------------------------------------------------------------------------
+# torch.optim.lr_scheduler
+def _torch_sched(opt, name, kwargs):
+    return getattr(torch.optim.lr_scheduler, name)(opt, **kwargs)
+
+
+def torch_case(name, learning_rate, n=N, **kwargs):
+    opt = _opt(learning_rate)
+    if name == "SequentialLR":
+        subs = [_torch_sched(opt, sub, sub_kwargs) for sub, sub_kwargs in kwargs["schedulers"]]
+        sched = torch.optim.lr_scheduler.SequentialLR(opt, subs, milestones=kwargs["milestones"])
+        kwargs = dict(
+            schedulers=[[sub, dict(sub_kwargs)] for sub, sub_kwargs in kwargs["schedulers"]],
+            milestones=list(kwargs["milestones"]),
+        )
+    else:
+        sched = _torch_sched(opt, name, kwargs)
+    return dict(
+        peer="torch",
+        name=name,
+        args=dict(learning_rate=learning_rate, **kwargs),
+        values=_drive(opt, sched.step, n),
+    )
+
+
+def torch_cases():
+    b = 0.1
+    yield torch_case("ConstantLR", b)
+    yield torch_case("ConstantLR", b, factor=0.5, total_iters=50)
+    yield torch_case("LinearLR", b)
+    yield torch_case("LinearLR", b, start_factor=0.01, end_factor=1.0, total_iters=50)
+    yield torch_case("LinearLR", b, start_factor=1.0, end_factor=0.1, total_iters=100)
+    yield torch_case("ExponentialLR", b, gamma=0.99)
+    yield torch_case("StepLR", b, step_size=30, gamma=0.5)
+    yield torch_case("StepLR", b, step_size=45)
+    yield torch_case("MultiStepLR", b, milestones=[50, 120, 120, 200], gamma=0.5)
+    yield torch_case("MultiStepLR", b, milestones=[120, 30])
+    yield torch_case("PolynomialLR", b, total_iters=100, power=0.9)
+    yield torch_case("PolynomialLR", b)
+    yield torch_case("PolynomialLR", b, total_iters=150, power=2.0)
+    yield torch_case("CosineAnnealingLR", b, T_max=50, eta_min=0.01)  # periodic, recursive form
+    yield torch_case("CosineAnnealingLR", b, T_max=100)
+    yield torch_case("CosineAnnealingLR", b, T_max=1, eta_min=0.02, n=20)
+    yield torch_case("CosineAnnealingWarmRestarts", b, T_0=10, T_mult=2, eta_min=0.001)
+    yield torch_case("CosineAnnealingWarmRestarts", b, T_0=25)
+    yield torch_case("CosineAnnealingWarmRestarts", b, T_0=3, T_mult=3)
+    yield torch_case("OneCycleLR", b, max_lr=0.1, total_steps=300, n=301)
+    yield torch_case("OneCycleLR", b, max_lr=0.05, total_steps=200, anneal_strategy="linear", n=201)
+    yield torch_case("OneCycleLR", b, max_lr=0.1, total_steps=250, three_phase=True, n=251)
+    yield torch_case("OneCycleLR", b, max_lr=1.0, total_steps=10, n=11)
+    yield torch_case(
+        "OneCycleLR",
+        b,
+        max_lr=0.1,
+        epochs=10,
+        steps_per_epoch=30,
+        pct_start=0.25,
+        div_factor=10.0,
+        final_div_factor=100.0,
+        n=301,
+    )
+    yield torch_case("CyclicLR", b, base_lr=0.01, max_lr=0.1, step_size_up=20)
+    yield torch_case(
+        "CyclicLR", b, base_lr=0.01, max_lr=0.1, step_size_up=20, step_size_down=40, mode="triangular2"
+    )
+    yield torch_case("CyclicLR", b, base_lr=0.001, max_lr=0.1, step_size_up=15, mode="exp_range", gamma=0.99)
+    yield torch_case(
+        "SequentialLR",
+        b,
+        schedulers=[
+            ("LinearLR", dict(start_factor=0.01, total_iters=20)),
+            ("CosineAnnealingLR", dict(T_max=180)),
+        ],
+        milestones=[20],
+    )
+    yield torch_case(
+        "SequentialLR",
+        b,
+        schedulers=[("ConstantLR", dict(factor=0.1, total_iters=10)), ("ExponentialLR", dict(gamma=0.99))],
+        milestones=[10],
+    )
+    yield torch_case(
+        "SequentialLR",
+        b,
+        schedulers=[
+            ("LinearLR", dict(start_factor=0.1, total_iters=30)),
+            ("ConstantLR", dict(factor=0.5, total_iters=40)),
+            ("StepLR", dict(step_size=50, gamma=0.5)),
+        ],
+        milestones=[30, 100],
+    )
+    yield torch_case(
+        "SequentialLR",
+        b,
+        schedulers=[
+            ("LinearLR", dict(start_factor=0.2, total_iters=50)),
+            ("PolynomialLR", dict(total_iters=200, power=2.0)),
+        ],
+        milestones=[40],
+    )
+
+
+# ----------------------------------------------------------------------------------------------------
+# timm
+TIMM = {
+    "cosine": timm.scheduler.CosineLRScheduler,
+    "tanh": timm.scheduler.TanhLRScheduler,
+    "step": timm.scheduler.StepLRScheduler,
+    "multistep": timm.scheduler.MultiStepLRScheduler,
+    "poly": timm.scheduler.PolyLRScheduler,
+}
+
+
+def timm_case(name, learning_rate, n=N, **kwargs):
+    opt = _opt(learning_rate)
+    sched = TIMM[name](opt, t_in_epochs=False, **kwargs)
+    values = [float(opt.param_groups[0]["lr"])]
+    for num_updates in range(1, n):
+        opt.step()
+        sched.step_update(num_updates)
+        values.append(float(opt.param_groups[0]["lr"]))
+    return dict(peer="timm", name=name, args=dict(learning_rate=learning_rate, **kwargs), values=values)
+
+
+def timm_cases():
+    b = 0.1
+    yield timm_case("cosine", b, t_initial=200, warmup_t=20, warmup_lr_init=1e-4, lr_min=1e-3)
+    yield timm_case(
+        "cosine", b, t_initial=200, warmup_t=20, warmup_lr_init=1e-4, lr_min=1e-3, warmup_prefix=True
+    )
+    yield timm_case("cosine", b, t_initial=50, cycle_limit=4, cycle_decay=0.5)
+    yield timm_case("cosine", b, t_initial=20, cycle_mul=2.0, cycle_limit=4, lr_min=1e-3)
+    yield timm_case("cosine", b, t_initial=30, cycle_mul=1.5, cycle_limit=3, warmup_t=5, warmup_prefix=True)
+    yield timm_case("cosine", b, t_initial=200, k_decay=2.0, warmup_t=10)
+    yield timm_case("cosine", b, t_initial=10, cycle_mul=3.0, cycle_limit=5)
+    yield timm_case("tanh", b, t_initial=200, warmup_t=20, warmup_lr_init=1e-4)
+    yield timm_case("tanh", b, t_initial=200, warmup_t=20, warmup_lr_init=1e-4, warmup_prefix=True)
+    yield timm_case("tanh", b, t_initial=100, lb=-5.0, ub=5.0, lr_min=1e-3, cycle_limit=2, cycle_decay=0.5)
+    yield timm_case("tanh", b, t_initial=40, cycle_mul=2.0, cycle_limit=3)
+    yield timm_case("step", b, decay_t=30, decay_rate=0.5, warmup_t=10, warmup_lr_init=1e-3)
+    yield timm_case(
+        "step", b, decay_t=30, decay_rate=0.5, warmup_t=10, warmup_lr_init=1e-3, warmup_prefix=False
+    )
+    yield timm_case("step", b, decay_t=45, decay_rate=0.8)
+    yield timm_case("multistep", b, decay_t=[50, 120, 200], decay_rate=0.5)
+    yield timm_case("multistep", b, decay_t=[50, 120, 200], decay_rate=0.5, warmup_t=10, warmup_lr_init=1e-3)
+    yield timm_case("multistep", b, decay_t=[1, 60], decay_rate=0.1)
+    yield timm_case("poly", b, t_initial=200, power=0.5, warmup_t=20, lr_min=1e-3)
+    yield timm_case(
+        "poly", b, t_initial=200, power=2.0, warmup_t=20, warmup_lr_init=1e-3, warmup_prefix=True, k_decay=1.5
+    )
+    yield timm_case("poly", b, t_initial=100, power=1.0, cycle_limit=2, cycle_decay=0.5)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Keras 3
+def keras_case(name, n=N, **kwargs):
+    sched = getattr(keras.optimizers.schedules, name)(**kwargs)
+    values = [float(sched(k)) for k in range(n)]
+    return dict(peer="keras", name=name, args=dict(kwargs), values=values)
+
+
+def keras_cases():
+    yield keras_case("CosineDecay", initial_learning_rate=0.1, decay_steps=200)
+    yield keras_case("CosineDecay", initial_learning_rate=0.1, decay_steps=200, alpha=0.1)
+    yield keras_case(
+        "CosineDecay",
+        initial_learning_rate=0.0,
+        decay_steps=200,
+        alpha=0.05,
+        warmup_target=0.1,
+        warmup_steps=30,
+    )
+    yield keras_case(
+        "CosineDecay", initial_learning_rate=1e-4, decay_steps=100, warmup_target=0.1, warmup_steps=0
+    )
+    yield keras_case(
+        "CosineDecay", initial_learning_rate=0.01, decay_steps=100, warmup_target=0.1, warmup_steps=250
+    )
+    yield keras_case("CosineDecayRestarts", initial_learning_rate=0.1, first_decay_steps=20)
+    yield keras_case(
+        "CosineDecayRestarts",
+        initial_learning_rate=0.1,
+        first_decay_steps=30,
+        t_mul=1.0,
+        m_mul=0.5,
+        alpha=0.1,
+    )
+    yield keras_case(
+        "CosineDecayRestarts", initial_learning_rate=0.1, first_decay_steps=10, t_mul=1.5, m_mul=0.8
+    )
+    yield keras_case("CosineDecayRestarts", initial_learning_rate=0.1, first_decay_steps=5, t_mul=3.0)
+    yield keras_case("ExponentialDecay", initial_learning_rate=0.1, decay_steps=50, decay_rate=0.5)
+    yield keras_case(
+        "ExponentialDecay", initial_learning_rate=0.1, decay_steps=50, decay_rate=0.5, staircase=True
+    )
+    yield keras_case("PolynomialDecay", initial_learning_rate=0.1, decay_steps=200)
+    yield keras_case(
+        "PolynomialDecay",
+        initial_learning_rate=0.1,
+        decay_steps=50,
+        end_learning_rate=0.001,
+        power=2.0,
+        cycle=True,
+    )
+    yield keras_case(
+        "PolynomialDecay", initial_learning_rate=0.1, decay_steps=150, end_learning_rate=0.01, power=0.5
+    )
+    yield keras_case("PiecewiseConstantDecay", boundaries=[50, 120], values=[0.1, 0.05, 0.01])
+    yield keras_case("PiecewiseConstantDecay", boundaries=[100], values=[1.0, 0.5])
+    yield keras_case("InverseTimeDecay", initial_learning_rate=0.1, decay_steps=10, decay_rate=0.5)
+    yield keras_case(
+        "InverseTimeDecay", initial_learning_rate=0.1, decay_steps=10, decay_rate=0.5, staircase=True
+    )
+
+
+# ----------------------------------------------------------------------------------------------------
+# pytorch_warmup
+def pw_case(name, learning_rate, n=N, counts=None, base=None, **kwargs):
+    beta2 = kwargs.get("beta2", 0.999)
+    opt = _opt(learning_rate, beta2=beta2)
+    base_sched = _torch_sched(opt, base[0], base[1]) if base else None  # the warmup must come after it
+    ctor_kwargs = {k: v for k, v in kwargs.items() if k != "beta2"}
+    warm = getattr(pytorch_warmup, name)(opt, **ctor_kwargs)
+    values = []
+    last = max(counts) + 1 if counts else n
+    for _ in range(last):
+        values.append(float(opt.param_groups[0]["lr"]))
+        opt.step()
+        with warm.dampening():
+            if base_sched is not None:
+                base_sched.step()
+    case = dict(peer="pytorch_warmup", name=name, args=dict(learning_rate=learning_rate, **kwargs))
+    if base:
+        case["base"] = ["torch", base[0], dict(learning_rate=learning_rate, **base[1])]
+    if counts:
+        case["counts"] = list(counts)
+        values = [values[c] for c in counts]
+    case["values"] = values
+    return case
+
+
+def pw_cases():
+    b = 0.1
+    sparse = list(range(0, 100)) + list(range(100, 4000, 37))
+    yield pw_case("LinearWarmup", b, warmup_period=50)
+    yield pw_case("LinearWarmup", b, warmup_period=1, n=10)
+    yield pw_case("ExponentialWarmup", b, warmup_period=30)
+    yield pw_case("UntunedLinearWarmup", b, beta2=0.99)
+    yield pw_case("UntunedLinearWarmup", b, beta2=0.999, counts=sparse)
+    yield pw_case("UntunedLinearWarmup", b, beta2=0.98)
+    yield pw_case("UntunedExponentialWarmup", b, beta2=0.99)
+    yield pw_case("UntunedExponentialWarmup", b, beta2=0.999, counts=sparse)
+    yield pw_case("RAdamWarmup", b, beta2=0.7, n=50)
+    yield pw_case("RAdamWarmup", b, beta2=0.99)
+    yield pw_case("RAdamWarmup", b, beta2=0.999, counts=sparse)
+    yield pw_case("LinearWarmup", b, warmup_period=40, base=("CosineAnnealingLR", dict(T_max=300)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data", "compat_golden.json")
+    )
+    out = parser.parse_args().out
+    cases = [*hf_cases(), *torch_cases(), *timm_cases(), *keras_cases(), *pw_cases()]
+    for case in cases:
+        assert all(math.isfinite(v) for v in case["values"]), case["name"]
+        case["values"] = [_round(v) for v in case["values"]]
+    data = dict(
+        generator="tools/make_golden.py",
+        convention="values[k] is the LR of the (k+1)-th optimizer update; "
+        "with 'counts', values[i] belongs to count counts[i]",
+        versions={
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "timm": timm.__version__,
+            "keras": keras.__version__,
+            "keras_backend": keras.backend.backend(),
+            "pytorch_warmup": getattr(pytorch_warmup, "__version__", "0.2.0"),
+        },
+        cases=cases,
+    )
+    with open(out, "w") as f:
+        json.dump(data, f, separators=(",", ":"))
+        f.write("\n")
+    print(f"wrote {len(cases)} cases to {out} ({os.path.getsize(out) / 1e6:.2f} MB)")
+
+
+if __name__ == "__main__":
+    main()
