@@ -209,8 +209,16 @@ def _find(d, key):
     return None
 
 
+def _mentions_warmup(d) -> bool:
+    """Whether a nested dict has a non-zero entry whose key mentions a warmup."""
+    if isinstance(d, dict):
+        return any(("warmup" in str(k) and v not in (0, None, "0%")) or _mentions_warmup(v) for k, v in d.items())
+    return isinstance(d, list) and any(_mentions_warmup(v) for v in d)
+
+
 def load_schedule(spec: str):
-    """A schedule spec -> (label, schedule, warmup_steps or None, natural length or None)."""
+    """A schedule spec -> (label, schedule, warmup, natural length or None). warmup: steps, None, or "peak" (a
+    JSON config with a warmup: the warmup is marked up to the schedule's first maximum)."""
     if spec.endswith(".json") or os.path.isfile(spec):
         with open(spec) as f:
             config = json.load(f)
@@ -235,9 +243,11 @@ def load_schedule(spec: str):
     if not callable(schedule):
         raise SystemExit(f"{spec}: does not describe a schedule (got {type(schedule).__name__})")
     warmup = _find(params, "warmup_steps")
-    length = max((v for k in ("decay_steps", "total_steps", "transition_steps")
-                  if isinstance(v := _find(params, k), int | float)), default=None)
-    if length is not None and warmup and length <= warmup:
+    if warmup is None and _mentions_warmup(params) and spec.endswith(".json"):
+        warmup = "peak"  # a config's warmup may be "10%" or {"tokens": ...}: mark up to the first peak instead
+    length = max((v for k in ("decay_steps", "total_steps", "transition_steps", "total", "num_training_steps")
+                  if isinstance(v := _find(params, k), int | float) and not isinstance(v, bool)), default=None)
+    if length is not None and isinstance(warmup, int | float) and 0 < warmup and length <= warmup:
         length += warmup  # e.g. a transition after the warmup
     return label, schedule, warmup, length
 
@@ -258,7 +268,9 @@ def _add_plot_parser(sub) -> None:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from optax_warmup.plotting import plot_schedules
+    import numpy as np
+
+    from optax_warmup.plotting import plot_schedules, schedule_values
 
     try:
         loaded = [load_schedule(s) for s in args.specs]
@@ -267,7 +279,12 @@ def _plot(args: argparse.Namespace) -> int:
         return 2
     steps = args.steps or int(max((n for *_, n in loaded if n), default=1000))
     schedules = {label: fn for label, fn, _, _ in loaded}
-    warmups = {label: w for label, _, w, _ in loaded if isinstance(w, int | float)}
+    warmups = {}
+    for label, fn, warmup, _ in loaded:
+        if warmup == "peak":
+            warmup = int(np.argmax(schedule_values(fn, steps)))
+        if isinstance(warmup, int | float) and warmup > 0:
+            warmups[label] = warmup
     path = plot_schedules(schedules, steps, args.out, warmups, title=args.title, log_y=args.log_y)
     print(f"wrote {os.path.abspath(path)}")
     return 0

@@ -119,6 +119,21 @@ def test_plot_json_config_goes_through_config_from_config(tmp_path, monkeypatch)
         cli.load_schedule(str(path))
 
 
+def test_plot_json_config_in_the_library_format_marks_its_warmup(tmp_path, monkeypatch):
+    pytest.importorskip("optax_warmup.config")
+    import optax_warmup.plotting as plotting
+
+    path = tmp_path / "wsd.json"
+    path.write_text(json.dumps({"peak": 1e-3, "total": 400, "warmup": "10%", "stable": 100, "decay": "linear"}))
+    drawn = {}
+    monkeypatch.setattr(plotting, "plot_schedules", lambda schedules, steps, out, warmups, **kw: drawn.update(
+        steps=steps, warmups=dict(warmups), at_200=float(schedules["wsd.json"](200))) or str(out))
+    assert cli.main(["plot", str(path), "--out", str(tmp_path / "wsd.png")]) == 0
+    # drawn over "total" steps, the warmup marked up to the first peak (10% of 400), then 100 steps at the peak
+    # and a linear decay over the remaining 260
+    assert drawn == {"steps": 400, "warmups": {"wsd.json": 40}, "at_200": pytest.approx(1e-3 * (1 - 60 / 260))}
+
+
 def test_python_dash_m_optax_warmup_runs_the_cli(tmp_path):
     png = tmp_path / "s.png"
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
