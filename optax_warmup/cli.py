@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-# `--quick`: a smoke test that runs in well under a minute on 2 CPU cores. Flags given explicitly still win.
+# `--quick`: a smoke test that runs in under a minute on 2 CPU cores. Flags given explicitly still win.
 QUICK = dict(steps=200, d_model=32, warmups=(0, 0.25), valid_windows=128)
 
 
@@ -25,17 +25,16 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def _warmups(text: str) -> tuple[float | int, ...]:
-    """'0,0.1,25%,50' -> (0, 0.1, 0.25, 50): with a dot or a % it is a fraction of --steps, else steps."""
+    """'0,0.1,25%,50,1e2' -> (0, 0.1, 0.25, 50, 100): a number in [0, 1) or a % is a fraction of --steps,
+    a whole number is steps (as in optax_warmup.config)."""
     out: list[float | int] = []
     for token in (t.strip() for t in text.split(",")):
         if not token:
             continue
-        if token.endswith("%"):
-            out.append(float(token[:-1]) / 100)
-        elif "." in token or "e" in token.lower():
-            out.append(float(token))
-        else:
-            out.append(int(token))
+        value = float(token[:-1]) / 100 if token.endswith("%") else float(token)
+        if token.endswith("%") and not 0 <= value < 1:
+            raise argparse.ArgumentTypeError(f"a warmup fraction must be in [0%, 100%), got {token}")
+        out.append(value if 0 < value < 1 else int(value) if value == int(value) else value)
     return tuple(out)
 
 
@@ -53,8 +52,8 @@ def _add_sweep_parser(sub) -> None:
     g.add_argument("--lrs", type=_floats,
                    help="peak learning rates, comma-separated (default 1e-3,3e-3,1e-2,3e-2,1e-1)")
     g.add_argument("--warmups", type=_warmups,
-                   help="warmup lengths: integers are steps, 0.1 or 10%% are fractions of --steps "
-                        "(default 0,0.02,0.1,0.25)")
+                   help="warmup lengths: whole numbers are steps, numbers in [0, 1) or 10%% are fractions "
+                        "of --steps (default 0,0.02,0.1,0.25)")
     g.add_argument("--shapes", type=_strings,
                    help="warmup shapes, e.g. linear,cosine,exponential (default linear)")
     g.add_argument("--seeds", type=int, help="number of seeds, a vmapped axis like the others (default 2)")

@@ -61,13 +61,15 @@ def test_quick_preset_yields_to_explicit_flags():
     cfg = cli.sweep_config(args)
     assert (cfg.steps, cfg.d_model, tuple(cfg.warmups)) == (7, cli.QUICK["d_model"], cli.QUICK["warmups"])
     assert cfg.pre_ln is False and cfg.qk_norm is False
-    assert cli._warmups("0,0.1,25%,50") == (0, 0.1, 0.25, 50)
+    assert cli._warmups("0,0.1,25%,50,1e2") == (0, 0.1, 0.25, 50, 100)
+    assert [type(w) for w in cli._warmups("0,0.1,50")] == [int, float, int]
 
 
 @pytest.mark.parametrize("flags, message", [
     (["--shapes", "linear,geometric"], "geometric"),
     (["--shapes", "bogus"], "bogus"),
-    (["--warmups", "0,100%"], "not shorter than the run"),
+    (["--warmups", "0,8"], "not shorter than the run"),
+    (["--warmups", "2.5"], "whole number"),
 ])
 def test_sweep_rejects_bad_settings_before_training(flags, message, capsys):
     assert cli.main(["sweep", *TINY_FLAGS, *flags]) == 2

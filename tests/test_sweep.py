@@ -98,9 +98,11 @@ def test_sharded_over_four_devices_equals_single_device():
 
 
 def test_warmups_are_steps_or_fractions():
-    assert [warmup_steps_of(w, 200) for w in (0, 10, 0.0, 0.1, 0.25, 1.0)] == [0, 10, 0, 20, 50, 200]
+    assert [warmup_steps_of(w, 200) for w in (0, 10, 0.0, 0.1, 0.25, 1e2)] == [0, 10, 0, 20, 50, 100]
     with pytest.raises(ValueError, match="fraction"):
         warmup_steps_of(1.5, 200)
+    with pytest.raises(ValueError, match=">= 0"):
+        warmup_steps_of(-0.1, 200)
     grid = build_grid(SweepConfig(lrs=(1e-3, 1e-2), warmups=(0, 0.5), shapes=("linear",), seeds=3, steps=10))
     assert len(grid) == 12 and [g["seed"] for g in grid[:3]] == [0, 1, 2]
 

@@ -39,7 +39,7 @@ class SweepConfig:
 
     steps: int = 300
     lrs: Sequence[float] = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
-    # A warmup is a number of steps (int) or a fraction of `steps` (float).
+    # A warmup is a number of steps (int) or a fraction of `steps` (float in [0, 1)).
     warmups: Sequence[float | int] = (0, 0.02, 0.1, 0.25)
     shapes: Sequence[str] = ("linear",)
     seeds: int = 2
@@ -67,13 +67,14 @@ TINY = dict(steps=8, d_model=16, n_layers=1, n_heads=2, context=16, batch_size=4
 
 
 def warmup_steps_of(warmup: float | int, steps: int) -> int:
-    """A warmup given as steps (int) or as a fraction of the run (float) -> steps."""
-    if isinstance(warmup, float):
-        if not 0.0 <= warmup <= 1.0:
-            raise ValueError(f"a fractional warmup must be in [0, 1], got {warmup}")
-        return int(round(warmup * steps))
+    """A warmup -> steps. As in `optax_warmup.config`: a float in [0, 1) is a fraction of the run, an integer
+    (or an integral float such as 1e2) is steps."""
     if warmup < 0:
-        raise ValueError(f"warmup steps must be >= 0, got {warmup}")
+        raise ValueError(f"a warmup must be >= 0, got {warmup}")
+    if isinstance(warmup, float) and warmup < 1.0:
+        return int(round(warmup * steps))
+    if warmup != int(warmup):
+        raise ValueError(f"a warmup is a fraction in [0, 1) or a whole number of steps, got {warmup}")
     return int(warmup)
 
 
