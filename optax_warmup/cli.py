@@ -86,7 +86,11 @@ def _add_sweep_parser(sub) -> None:
     r.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     r.add_argument("--distributed", action="store_true",
                    help="call jax.distributed.initialize() first (multi-host: run the same command on every "
-                        "host; the config axis is sharded over all hosts' devices; process 0 writes the outputs)")
+                        "host; the config axis is sharded over all hosts' devices; process 0 writes the outputs)."
+                        " Cloud TPU, SLURM, Open MPI and Kubernetes are detected; elsewhere give the next three")
+    r.add_argument("--coordinator", metavar="HOST:PORT", help="with --distributed: process 0's address")
+    r.add_argument("--num-processes", type=int, help="with --distributed: how many processes")
+    r.add_argument("--process-id", type=int, help="with --distributed: this process's index")
     p.set_defaults(func=_sweep)
 
 
@@ -111,7 +115,8 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.distributed:
         import jax
 
-        jax.distributed.initialize()
+        jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
+                                   process_id=args.process_id)
     main_process = _is_main_process()
     say = print if main_process else (lambda *a, **k: None)  # one copy of the report, from process 0
     cfg = sweep_config(args)
