@@ -139,3 +139,31 @@ def test_loss_back_at_or_stuck_at_unigram_late_is_divergence_but_slow_learning_i
     assert [r["diverged"] for r in rows] == [False, True, False, True]
     assert "climbed back" in rows[1]["diverged_reason"] and "stuck" in rows[3]["diverged_reason"]
     assert rows[1]["early_max_loss_jump"] == pytest.approx(-0.06, abs=1e-5)  # first 20%: a steady descent
+
+
+@pytest.mark.slow  # two processes talking over gloo: opt in with `pytest -m slow`
+def test_two_processes_with_distributed_equal_one_device(tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        port = sock.getsockname()[1]
+    flags = ["--steps", "6", "--d-model", "16", "--layers", "1", "--heads", "2", "--context", "16",
+             "--batch-size", "4", "--valid-windows", "32", "--max-files", "30", "--seeds", "1",
+             "--lrs", "1e-2,3e-2,1e30", "--warmups", "0,3", "--no-progress"]
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu",
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    procs = [subprocess.Popen([sys.executable, "-m", "optax_warmup", "sweep", *flags, "--out", str(tmp_path / "mh"),
+                               "--distributed", "--coordinator", f"localhost:{port}", "--num-processes", "2",
+                               "--process-id", str(i)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    assert "outputs in" in outputs[0] and "outputs in" not in outputs[1]  # process 0 reports
+
+    single = run_sweep(SweepConfig(**dict(TINY, steps=6, lrs=(1e-2, 3e-2, 1e30), warmups=(0, 3))), progress=False)
+    multi = json.loads((tmp_path / "mh" / "results.json").read_text())
+    assert multi["settings"]["devices"] == 4
+    as_array = lambda rows: np.array([[np.nan if x is None else x for x in row] for row in rows]).T
+    np.testing.assert_allclose(as_array(multi["curves"]["loss"]), single["curves"]["loss"], rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(as_array(multi["curves"]["val_loss"]), single["val_loss"], rtol=2e-5, atol=1e-6)
