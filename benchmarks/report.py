@@ -21,45 +21,22 @@ STEP_LABELS = {
     "e_adaptive_warmup": "(e) `optax_warmup.adaptive_warmup(adamw(1e-3), 100)`, `value=loss` passed",
 }
 
-# Diagnoses of the targets our engine misses, printed under a section only when its numbers show the miss. The
-# "tried" numbers come from a throwaway prototype that swapped PhaseSchedule.__call__ (engine at commit eeeeb3e,
-# 2 busy AMD EPYC cores, 2026-11-27); they are not re-measured by this run.
+# Diagnoses printed under a section only when its numbers show a miss; they describe the engine as it is now.
 SIZE_DIAGNOSIS = """\
-**Why ours is larger where it is** (read from the lowered StableHLO of `warmup_cosine_decay_schedule`: 117 ops
-against Optax's 45):
-- Every `PhaseSchedule` call does the same generic work whatever its phases: find the segment (compare the count
-  with every segment start, sum, clip), **six `jnp.take`** (shape id, origin, length, start, end, parameter), the
-  progress `clip((c - origin) / length, 0, 1)` guarded by `where(length > 0)`, then every distinct shape and a
-  select between them. That machinery is ~50 ops before any shape. An Optax schedule is its formula with the
-  constants folded in, so for one or two pieces it is smaller; the engine only wins from ~4 pieces on (sgdr with 4
-  cycles, joins with 8 and 32 pieces above).
-- `jnp.take` lowers with its out-of-range handling (negative-index wrap, bounds compare, `select` against NaN
-  around the `gather`), ~17 ops per helper although the index is already clipped into range.
-- The shapes are exact at both ends (`where(p >= 1, end, ...)`), the cosine goes through `safe_pow` (traceable
-  exponent) even for a concrete exponent 1, and `as_count` / `sanitize_*` add converts and clamps.
-- `exponential_decay` and `warmup_exponential_decay_schedule` are not on the engine: they sanitize every
-  hyperparameter inside the traced function (`nan_to_num` + `clip` each), most of their 97 / 203 ops.
-- `constant_schedule` is a one-segment phase schedule: it still computes a progress and a lerp from `value` to
-  `value`; Optax's returns the Python float (1 op). After XLA both are the same 2 instructions and 0 flops.
-
-What was tried (prototype, not committed; ops / optimized-HLO instructions / flops for warmup_cosine_decay):
-current engine 117 / 78 / 45; gathers as `.at[idx].get(mode="promise_in_bounds")` 118 / 64 / 36; one gather of
-a stacked `(n, 6)` table 99 / 68 / 38; a one-hot contraction instead of gathers 108 / 128 / 78;
-`jnp.searchsorted(method="scan")` for the segment 151 / 137 / 68 (but constant in the number of pieces). None
-gets a one- or two-piece schedule under Optax's op count: the generic segment machinery is the cost. To meet the
-target the engine needs a static fast path: when the segment tables are concrete and there are few segments
-(say <= 4), emit each segment's formula with Python constants and a `where` chain (Optax's program, which grows
-with the pieces), and keep the table program above that; skip `safe_pow` for a concrete exponent of 1; return a
-constant for `constant_schedule`; sanitize concrete hyperparameters outside the traced function."""
+**Why ours is larger where it is.** A `PhaseSchedule` with concrete hyperparameters compiles to its formulas
+with the constants folded in: up to four phases are picked with selects on `count >= begin` (a flat phase that a
+neighbour already gives is dropped; a field equal in every phase stays a constant), more phases with one vector
+comparison and one gather. What remains on top of Optax's formula is the progress clip `min(max(t / L, 0), 1)`,
+one select per field that differs between phases, and one select per change of shape. A schedule where those
+outweigh what Optax spends (its Python `if`s and integer clips) comes out larger; see the table for which."""
 
 CURVE_DIAGNOSIS = """\
-**Why ours evaluates a long curve more slowly** (no target, but worth fixing): per count, the engine compares the
-count with every segment start (an `(N, n)` intermediate, then a sum) and does six bounds-checked gathers; XLA:CPU
-does not vectorize those gathers. Tried in the prototype (1M counts, median ms, same busy machine; Optax 7.9 for
-warmup_cosine_decay, 57 for the 32-piece join): current engine 28 / 247; `promise_in_bounds` gathers 9.6 / 279;
-stacked-table gather 11 / 353; `jnp.searchsorted(method="scan")` plus `promise_in_bounds` gathers 19 / **17**
-(3x faster than Optax at 32 pieces; `method="scan_unrolled"` 17 / 12). Suggested: `promise_in_bounds` gathers
-always, and `searchsorted(method="scan")` instead of the compare-all sum above ~8 segments."""
+**Why ours can be slower on a short schedule's curve.** For two phases (warmup, then cosine) the engine selects
+each field that differs between the phases (origin, length, start, end: four selects per count), then evaluates
+the two shapes once and selects; Optax evaluates both pieces on constants and selects once. That is a little
+more elementwise work per count. From a few pieces on, ours is faster, since its cost does not grow with the
+number of pieces (one comparison against all phase starts and one gather) while Optax evaluates every piece at
+every count."""
 
 
 def _table(headers: list[str], rows: list[list]) -> str:
