@@ -3,7 +3,8 @@
 Concrete bad values (wrong types, wrong shapes, NaN, inf, out-of-range numbers, unknown shape names) raise a
 ``ValueError`` or ``TypeError`` whose message names the argument. Values that are legitimately allowed (a negative
 ``end_value``, say) are marked as such in the table and must give a finite schedule. The same numbers passed as
-TRACED arrays cannot be checked, so they are clamped: the schedule stays finite (rules in ``docs/guarantees.md``).
+TRACED arrays cannot be checked, so they are clamped: the schedule stays finite (rules in the README,
+"Guarantees").
 """
 
 from __future__ import annotations
@@ -665,7 +666,7 @@ def test_bad_count_raises(count):
 # --- the same values, traced ---------------------------------------------------------------------------------------
 
 # Every hostile number a sweep could feed in; the schedule must stay finite for each (clamping rules in
-# docs/guarantees.md).
+# the README section "Guarantees").
 TRACED_HOSTILE = np.asarray(
     [np.nan, np.inf, -np.inf, -1.0, -1e-9, 0.0, 1e-45, 1e-30, 1e30, 3e38, -3e38, 0.5, 2**31, 1e12], np.float32
 )
