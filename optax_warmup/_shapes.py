@@ -1,8 +1,9 @@
 """Shapes: how a phase moves from its start value to its end value as progress ``p`` goes from 0 to 1.
 
 Each shape is a function ``(p, start, end, k) -> value`` with ``p`` in ``[0, 1]`` and ``k`` a shape parameter
-(an exponent where the shape has one, ignored elsewhere). Every shape gives exactly ``start`` at ``p = 0`` and
-``end`` at ``p = 1``. The same shapes serve warmups (``start < end``) and decays (``start > end``).
+(an exponent where the shape has one, ignored elsewhere). With ``k > 0`` every shape gives exactly ``start`` at
+``p = 0`` and ``end`` at ``p = 1`` (an exponent of 0 makes a polynomial shape a step: ``0**0 = 1``). The same
+shapes serve warmups (``start < end``) and decays (``start > end``).
 
 ============================ =============================================== ===================================
 name                         value                                           typical use
