@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo lint bench clean
+.PHONY: test demo lint bench thorough golden clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,16 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+
+# Thousands of hypothesis examples per property instead of the CI profile's hundreds.
+thorough: $(STAMP)
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q -n 2 tests/test_properties.py
+
+# Regenerate the peers' golden tables in a throwaway environment (needs the registries; about 4 minutes).
+golden:
+	$(PYTHON) -m venv /tmp/optax_warmup_peers
+	/tmp/optax_warmup_peers/bin/pip install -q jax '.[peers]'
+	KERAS_BACKEND=jax /tmp/optax_warmup_peers/bin/python tools/make_golden.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
