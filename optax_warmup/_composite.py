@@ -45,9 +45,7 @@ def _warmup_then_fn(init_value, peak_value, warmup_steps, warmup_shape, warmup_e
         after = jnp.asarray(tail(jnp.maximum(_shapes._sub(c, w), 0.0)), V.float_dtype())
         if ramp is not None:
             return jnp.where(c < w, ramp(c), after)
-        init = V.sanitize_value(jnp, init_value)
-        base = jnp.where(c < w, hold(c), after)
-        return init + (base - init) * _warmup.exponential_factor(c, warmup_steps)
+        return _warmup.exponential_approach(init_value, jnp.where(c < w, hold(c), after), c, warmup_steps)
 
     return schedule
 
@@ -387,8 +385,7 @@ def warmup_cosine_restarts_schedule(
         p_decay = jnp.where(decay_len > 0, jnp.clip((t - w) / jnp.where(decay_len > 0, decay_len, 1.0), 0, 1), 1.0)
         decay = cosine(p_decay, peak, end, 1.0)
         if warmup_shape == "exponential":
-            base = jnp.where(t < w, peak, decay)
-            value = init + (base - init) * _warmup.exponential_factor(t, w)
+            value = _warmup.exponential_approach(init, jnp.where(t < w, peak, decay), t, w)
         else:
             p_ramp = jnp.clip(t / jnp.where(w > 0, w, 1.0), 0.0, 1.0)
             k = V.sanitize_exponent(jnp, _warmup.ramp_param(warmup_shape, warmup_exponent))

@@ -66,6 +66,12 @@ def exponential_factor(count, warmup_steps) -> jax.Array:
     return jnp.where(w > 0, -jnp.expm1(-c / tau), 1.0).astype(V.float_dtype())
 
 
+def exponential_approach(init_value, base, count, warmup_steps) -> jax.Array:
+    """The ``"exponential"`` warmup over a value: ``I + (base - I) (1 - exp(-t / tau))``, ``tau = W / 2``."""
+    init = V.sanitize_value(jnp, init_value)
+    return (init + (base - init) * exponential_factor(count, warmup_steps)).astype(V.float_dtype())
+
+
 def warmup_then(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent, rest: Sequence[Phase]):
     """A warmup phase from ``init_value`` to ``peak_value`` followed by the phases ``rest``."""
     check_warmup_args(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent)
@@ -78,9 +84,7 @@ def warmup_then(init_value, peak_value, warmup_steps, warmup_shape, warmup_expon
 
 def exponential_overlay(base: Schedule, init_value, warmup_steps) -> Schedule:
     def schedule(count):
-        factor = exponential_factor(count, warmup_steps)
-        init = V.sanitize_value(jnp, init_value)
-        return (init + (base(count) - init) * factor).astype(V.float_dtype())
+        return exponential_approach(init_value, base(count), count, warmup_steps)
 
     return schedule
 
@@ -189,8 +193,7 @@ def with_warmup(
         after = jnp.asarray(schedule(jnp.maximum(c - w, 0.0)), V.float_dtype())
         peak = jnp.asarray(schedule(jnp.zeros((), V.float_dtype())), V.float_dtype())
         if warmup_shape == "exponential":
-            init = V.sanitize_value(jnp, init_value)
-            return init + (after - init) * exponential_factor(c, w)
+            return exponential_approach(init_value, after, c, w)
         ramp = warmup_schedule(init_value, peak, w, warmup_shape, warmup_exponent)(c)
         return jnp.where(c < w, ramp, after)
 
