@@ -26,12 +26,11 @@ Warmup shapes: ``linear``, ``cosine``, ``polynomial``, ``geometric``, ``exponent
 ``end_factor`` (times the peak) and runs over ``decay.length`` if given, else over what the total leaves
 after warmup and stable.
 
-A duration is one of:
-
-* an integer: steps (``500``, or ``1e4`` written as a float with no fraction);
-* a float in ``[0, 1)`` or a string ``"5%"``: a fraction of ``total``, rounded up (HF's ``warmup_ratio``);
-* ``{"steps": n}``, ``{"fraction": f}``, ``{"epochs": e}`` (times ``steps_per_epoch``), ``{"examples": n}``
-  (divided by ``batch_size``) or ``{"tokens": n}`` (divided by ``batch_size * seq_len``), rounded up.
+A duration follows the library's one rule (``optax_warmup._duration``): a whole number is steps (``500``, or
+``1e4``); a number in ``(0, 1)`` or a string ``"5%"`` is a fraction of ``total``; ``{"steps": n}``,
+``{"fraction": f}``, ``{"epochs": e}`` (times ``steps_per_epoch``), ``{"examples": n}`` (divided by
+``batch_size``) or ``{"tokens": n}`` (divided by ``batch_size * seq_len``). Anything that is not whole steps rounds
+up (HF's ``warmup_ratio``): 10% of 25 steps is 3 steps.
 
 A peer schedule names its peer and passes the peer's own arguments::
 
@@ -55,11 +54,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from optax_warmup import _shapes, _warmup, compat
 from optax_warmup import _validate as V
 from optax_warmup._composite import warmup_rsqrt_schedule
+from optax_warmup._duration import UNITS as _UNITS
+from optax_warmup._duration import duration_steps, unit_of
 from optax_warmup._phases import Phase
 
 __all__ = ["ConfiguredSchedule", "from_config", "to_config"]
@@ -71,7 +71,6 @@ _PEERS: dict[str, Callable] = {
     "keras": compat.keras_schedule,
     "pytorch_warmup": compat.pytorch_warmup_schedule,
 }
-_UNITS = ("steps", "fraction", "epochs", "examples", "tokens")
 _TOP_KEYS = ("peak", "total", "warmup", "stable", "decay", "steps_per_epoch", "batch_size", "seq_len")
 _WARMUP_KEYS = ("length", "shape", "init", "exponent")
 _DECAY_KEYS = ("shape", "end", "end_factor", "exponent", "length", "timescale")
@@ -119,10 +118,6 @@ def _number(path: str, value: Any, *, minimum: float | None = None, positive: bo
     return value
 
 
-def _ceil(x):
-    return jnp.ceil(x) if V.is_traced(x) else math.ceil(round(float(x), 9))
-
-
 def _check_keys(path: str, mapping: Mapping, allowed) -> None:
     unknown = sorted(set(mapping) - set(allowed))
     if unknown:
@@ -130,49 +125,8 @@ def _check_keys(path: str, mapping: Mapping, allowed) -> None:
 
 
 def _steps(path: str, spec: Any, cfg: Mapping, total=None):
-    """A duration in steps (see the module docstring); ``total`` resolves fractions (None: not allowed)."""
-    if isinstance(spec, str):
-        if not spec.endswith("%"):
-            raise _err(path, f"a string duration must be a percentage like '5%', got {spec!r}")
-        try:
-            spec = {"fraction": float(spec[:-1]) / 100.0}
-        except ValueError:
-            raise _err(path, f"a string duration must be a percentage like '5%', got {spec!r}") from None
-    if isinstance(spec, Mapping):
-        if len(spec) != 1 or next(iter(spec)) not in _UNITS:
-            raise _err(path, f"a duration dict has exactly one key among {list(_UNITS)}, got {dict(spec)!r}")
-        unit, value = next(iter(spec.items()))
-        value = _number(f"{path}['{unit}']", value, minimum=0.0)
-    else:
-        value = _number(path, spec, minimum=0.0)
-        concrete = None if V.is_traced(value) else float(value)
-        if concrete is not None and concrete < 1 and concrete != int(concrete):
-            unit = "fraction"
-        elif concrete is not None and concrete != int(concrete):
-            raise _err(path, f"a plain number of steps must be an integer (or a fraction < 1), got {spec!r}")
-        else:
-            unit = "steps"
-    if unit == "steps":
-        return value if V.is_traced(value) else int(value)
-    if unit == "fraction":
-        if total is None:
-            raise _err(path, "a fraction needs a total length, and cannot describe the total itself")
-        if not V.is_traced(value) and float(value) > 1:
-            raise _err(path, f"a fraction must be <= 1, got {value!r}")
-        return _ceil(value * total)
-    if unit == "epochs":
-        per_epoch = _need(cfg, "steps_per_epoch", path, "epochs")
-        return _ceil(value * per_epoch)
-    batch = _need(cfg, "batch_size", path, unit)
-    if unit == "examples":
-        return _ceil(value / batch)
-    return _ceil(value / (batch * _need(cfg, "seq_len", path, "tokens")))
-
-
-def _need(cfg: Mapping, key: str, path: str, unit: str):
-    if key not in cfg:
-        raise _err(f"config['{key}']", f"is required to convert {unit} at {path} into steps")
-    return _number(f"config['{key}']", cfg[key], positive=True)
+    """A duration in steps, by the library's one rule (``optax_warmup._duration``)."""
+    return duration_steps(spec, total, name=path, units=cfg, units_name="config")
 
 
 def _library_schedule(cfg: Mapping) -> tuple[Callable, dict]:
@@ -228,8 +182,7 @@ def _library_schedule(cfg: Mapping) -> tuple[Callable, dict]:
 
     needs_total = shape not in ("constant", "rsqrt") and "length" not in decay
     fraction_used = any(
-        isinstance(x, str) or isinstance(x, Mapping) and "fraction" in x or _is_fraction(x)
-        for x in (warmup["length"], cfg.get("stable", 0), decay.get("length", 0))
+        unit_of(x) == "fraction" for x in (warmup["length"], cfg.get("stable", 0), decay.get("length", 0))
     )
     total = None
     if "total" in cfg:
@@ -268,10 +221,6 @@ def _library_schedule(cfg: Mapping) -> tuple[Callable, dict]:
     normalized = {k: copy.deepcopy(cfg[k]) for k in _TOP_KEYS if k in cfg}
     normalized.update(warmup=warmup, decay=decay, stable=cfg.get("stable", 0))
     return schedule, normalized
-
-
-def _is_fraction(x) -> bool:
-    return isinstance(x, float) and 0 < x < 1 and x != int(x)
 
 
 def from_config(config: Mapping[str, Any]) -> ConfiguredSchedule:

@@ -27,6 +27,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from optax_warmup import warmup_cosine_decay_schedule
+from optax_warmup._duration import duration_steps
 from optax_warmup.sweep import data as data_lib
 from optax_warmup.sweep.model import ByteLM, init_params, loss_fn
 
@@ -66,16 +67,10 @@ TINY = dict(steps=8, d_model=16, n_layers=1, n_heads=2, context=16, batch_size=4
             max_files=30, seeds=1)
 
 
-def warmup_steps_of(warmup: float | int, steps: int) -> int:
-    """A warmup -> steps. As in `optax_warmup.config`: a float in [0, 1) is a fraction of the run, an integer
-    (or an integral float such as 1e2) is steps."""
-    if warmup < 0:
-        raise ValueError(f"a warmup must be >= 0, got {warmup}")
-    if isinstance(warmup, float) and warmup < 1.0:
-        return int(round(warmup * steps))
-    if warmup != int(warmup):
-        raise ValueError(f"a warmup is a fraction in [0, 1) or a whole number of steps, got {warmup}")
-    return int(warmup)
+def warmup_steps_of(warmup: float | int | str, steps: int) -> int:
+    """A warmup -> steps, by the library's one duration rule (``optax_warmup._duration``): a number in (0, 1) or
+    a percentage is a fraction of the run (rounded up), a whole number is steps."""
+    return duration_steps(warmup, steps, name="warmup")
 
 
 def build_grid(cfg: SweepConfig) -> list[dict]:
