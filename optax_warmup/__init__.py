@@ -33,6 +33,7 @@ from optax_warmup._decay import (
 from optax_warmup._inspect import current_hyperparams, current_learning_rate
 from optax_warmup._join import join_schedules
 from optax_warmup._phases import Phase, PhaseSchedule, phase_schedule
+from optax_warmup._power import power_schedule
 from optax_warmup._precision import scale_by_schedule_f32
 from optax_warmup._shapes import SHAPES, WARMUP_SHAPES, WSD_DECAY_SHAPES
 from optax_warmup._transforms import (
@@ -83,6 +84,7 @@ __all__ = [
     "piecewise_constant_schedule",
     "piecewise_interpolate_schedule",
     "polynomial_schedule",
+    "power_schedule",
     "radam_warmup",
     "scale_by_factor_schedule",
     "scale_by_radam_warmup",

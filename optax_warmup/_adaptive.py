@@ -9,10 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optax_warmup import _shapes
+from optax_warmup import _numeric as N
 from optax_warmup import _validate as V
-from optax_warmup._transforms import global_norm, scale_tree
-from optax_warmup._warmup import warmup_factor
+from optax_warmup import _warmup
+from optax_warmup._deprecation import old_warmup_spelling
 
 ArrayLike = jax.typing.ArrayLike
 
@@ -79,13 +79,14 @@ def _observe(x, mean, var, count, ready, margin, ok, decay):
     return jnp.where(ok, new_mean, mean), jnp.where(ok, new_var, var), jnp.where(ok, optax.safe_increment(count), count)
 
 
+@old_warmup_spelling("inner", "warmup_steps", "init_value", "shape", "exponent")
 def adaptive_warmup(
     inner: optax.GradientTransformation | None,
     warmup_steps: ArrayLike,
     init_value: ArrayLike = 0.0,
-    shape: str = "linear",
-    exponent: ArrayLike = 2.0,
     *,
+    warmup_shape: str = "linear",
+    warmup_exponent: ArrayLike = 2.0,
     decay: ArrayLike = 0.99,
     zscore: ArrayLike = 4.0,
     norm_ratio: ArrayLike = 2.0,
@@ -98,9 +99,10 @@ def adaptive_warmup(
     r"""Wraps an optimizer in a warmup that advances only while the gradients (and the loss) stay calm.
 
     The factor applied to the inner optimizer's updates is the warmup of ``scale_by_warmup`` evaluated at a
-    *progress* ``p`` instead of the step count: ``f(p) = warmup_factor(warmup_steps, shape, init_value,
-    exponent)(p)``. Each update, with ``x = log ||g||`` (global norm of the incoming gradients) and, when the
-    caller passes ``value=loss`` (as for ``optax.contrib.reduce_on_plateau``), the loss ``l``:
+    *progress* ``p`` instead of the step count: ``f(p) = warmup_factor(warmup_steps, init_value,
+    warmup_shape=..., warmup_exponent=...)(p)``. Each update, with ``x = log ||g||`` (global norm of the incoming
+    gradients) and, when the caller passes ``value=loss`` (as for ``optax.contrib.reduce_on_plateau``), the loss
+    ``l``:
 
     * **non-finite** (``g`` or ``l`` NaN / inf): the update is zero, the inner optimizer's state and the statistics
       are left as they were, and ``p <- max(b p - k, 0)`` (``b = backoff``, ``k = backoff_steps``).
@@ -129,8 +131,8 @@ def adaptive_warmup(
       inner: the optimizer to warm up (``None``: scale the incoming updates themselves).
       warmup_steps: progress needed for the full factor (steps of calm training).
       init_value: the factor at progress 0.
-      shape: a warmup shape (``optax_warmup.WARMUP_SHAPES``).
-      exponent: the power of the ``"polynomial"`` shape.
+      warmup_shape: a warmup shape (``optax_warmup.WARMUP_SHAPES``).
+      warmup_exponent: the power of the ``"polynomial"`` shape.
       decay: decay of the running statistics, in ``[0, 1)``.
       zscore: standard deviations above the running mean that count as a spike (``>= 0``).
       norm_ratio: ratio to the running geometric-mean gradient norm below which nothing is a spike (``>= 1``).
@@ -154,10 +156,8 @@ def adaptive_warmup(
       >>> float(state.factor), float(state.progress)
       (0.0, 1.0)
     """
-    V.check_nonnegative("warmup_steps", warmup_steps)
-    V.check_finite("init_value", init_value)
-    V.check_choice("shape", shape, _shapes.WARMUP_SHAPES)
-    V.check_nonnegative("exponent", exponent)
+    _warmup.check_warmup_args(init_value, 1.0, warmup_steps, warmup_shape, warmup_exponent,
+                              names=("init_value", "1.0", "warmup_steps", "warmup_shape", "warmup_exponent"))
     _check_in_unit("decay", decay, closed_right=False)
     V.check_nonnegative("zscore", zscore)
     _check_ratio("norm_ratio", norm_ratio)
@@ -172,13 +172,15 @@ def adaptive_warmup(
     if not isinstance(inner, optax.GradientTransformation):
         raise TypeError(f"inner must be an optax.GradientTransformation or None, got {type(inner).__name__}")
     inner = optax.with_extra_args_support(inner)
-    factor_at = warmup_factor(warmup_steps, shape, init_value, exponent)
+    w = V.clamp_length(warmup_steps)
+    factor_at = _warmup.ramp_then(V.clamp_value(init_value), 1.0, w, warmup_shape, V.clamp_exponent(warmup_exponent),
+                                  [])
     f32 = jnp.float32
 
     def hyper():
         """The numeric hyperparameters, clamped (they may be traced)."""
         return dict(
-            length=V.sanitize_length(jnp, warmup_steps).astype(f32),
+            length=jnp.asarray(w, f32),
             decay=jnp.clip(jnp.nan_to_num(jnp.asarray(decay, f32), nan=0.0), 0.0, 1.0),
             zscore=V.sanitize_length(jnp, zscore).astype(f32),
             log_norm_ratio=jnp.log(jnp.maximum(V.sanitize_value(jnp, norm_ratio), 1.0)).astype(f32),
@@ -204,7 +206,7 @@ def adaptive_warmup(
 
     def update_fn(updates, state, params=None, *, value=None, **extra_args):
         h = hyper()
-        norm = global_norm(updates).astype(f32)
+        norm = optax.tree.norm(N.widen(updates)).astype(f32)
         finite = jnp.isfinite(norm)
         has_loss = value is not None
         loss = jnp.asarray(value if has_loss else 0.0, f32)
@@ -251,7 +253,7 @@ def adaptive_warmup(
         inner_state = jax.tree.map(
             lambda new, old: jnp.where(drop, old, new).astype(jnp.asarray(old).dtype), inner_state, state.inner_state
         )
-        out = scale_tree(inner_updates, factor)
+        out = N.scale_tree(inner_updates, factor)
         out = jax.tree.map(lambda u: jnp.where(drop, jnp.zeros_like(u), u), out)
 
         new_state = AdaptiveWarmupState(

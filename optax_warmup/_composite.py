@@ -6,48 +6,46 @@ Every ``warmup_*`` schedule takes ``warmup_shape=`` (default ``"linear"``, which
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from optax_warmup import _decay, _join, _phases, _shapes, _warmup
+from optax_warmup import _decay, _phases, _shapes, _warmup
+from optax_warmup import _numeric as N
 from optax_warmup import _validate as V
-from optax_warmup._phases import Phase
+from optax_warmup._phases import POWER, Phase, PhaseSchedule, Segment
 
 ArrayLike = jax.typing.ArrayLike
 
 
-def _check_total(decay_steps, warmup_steps) -> None:
+def _check_total(decay_steps: Any, warmup_steps: Any) -> None:
     V.check_positive("decay_steps", decay_steps)
     V.check_at_least("decay_steps", decay_steps, "warmup_steps", warmup_steps, strict=True)
 
 
-def _decay_length(decay_steps, warmup_steps):
-    """``decay_steps - warmup_steps``, the decay phase of a schedule whose ``decay_steps`` includes the warmup."""
-    xp = V.xp_for(decay_steps, warmup_steps)
-    return V.sanitize_length(xp, decay_steps) - V.sanitize_length(xp, warmup_steps)
+def _after_warmup(decay_steps: Any, w: Any) -> Any:
+    """``decay_steps - W`` (clamped), the decay phase of a schedule whose ``decay_steps`` includes the warmup."""
+    return V.clamp_length(V.clamp_length(decay_steps) - w)
 
 
-def _warmup_then_fn(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent, tail: Callable):
-    """A ramp to ``peak_value`` over ``warmup_steps``, then ``tail(count - warmup_steps)`` (unbounded tails)."""
-    _warmup.check_warmup_args(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent)
-    xp = V.xp_for(warmup_steps)
-    w = _phases._item(V.sanitize_length(xp, [warmup_steps]))
-    if warmup_shape == "exponential":
-        hold = _warmup.warmup_schedule(peak_value, peak_value, warmup_steps)
-        ramp = None
-    else:
-        ramp = _warmup.warmup_schedule(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent)
+class _Warmup:
+    """The warmup arguments of a ``warmup_*`` schedule, checked and clamped once."""
 
-    def schedule(count):
-        c = V.as_count(count)
-        after = jnp.asarray(tail(jnp.maximum(_shapes._sub(c, w), 0.0)), V.float_dtype())
-        if ramp is not None:
-            return jnp.where(c < w, ramp(c), after)
-        return _warmup.exponential_approach(init_value, jnp.where(c < w, hold(c), after), c, warmup_steps)
+    def __init__(self, init_value: Any, peak_value: Any, warmup_steps: Any, warmup_shape: str, warmup_exponent: Any):
+        _warmup.check_warmup_args(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent)
+        self.init, self.peak = V.clamp_value(init_value), V.clamp_value(peak_value)
+        self.steps, self.shape = V.clamp_length(warmup_steps), warmup_shape
+        self.exponent = V.clamp_exponent(warmup_exponent)
 
-    return schedule
+    def then(self, rest: list[Phase]) -> PhaseSchedule:
+        """The ramp to the peak, then the phases ``rest``."""
+        return _warmup.ramp_then(self.init, self.peak, self.steps, self.shape, self.exponent, rest)
+
+    def before(self, tail: PhaseSchedule) -> PhaseSchedule:
+        """The ramp to the peak, then ``tail`` on the count after the warmup."""
+        return _warmup.warmup_in_front(tail, self.peak, self.init, self.steps, self.shape, self.exponent)
 
 
 def warmup_constant_schedule(
@@ -57,7 +55,7 @@ def warmup_constant_schedule(
     *,
     warmup_shape: str = "linear",
     warmup_exponent: ArrayLike = 2.0,
-):
+) -> PhaseSchedule:
     r"""Warmup from ``init_value`` to ``peak_value``, then constant. Optax's, plus shapes.
 
     .. math::
@@ -70,7 +68,7 @@ def warmup_constant_schedule(
       >>> float(ow.warmup_constant_schedule(0.0, 1.0, 10)(5))
       0.5
     """
-    return _warmup.warmup_then(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent, [])
+    return _Warmup(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent).then([])
 
 
 def warmup_cosine_decay_schedule(
@@ -83,7 +81,7 @@ def warmup_cosine_decay_schedule(
     *,
     warmup_shape: str = "linear",
     warmup_exponent: ArrayLike = 2.0,
-):
+) -> PhaseSchedule:
     r"""Warmup, then cosine decay to ``end_value``. Optax's, with traceable ``peak_value`` and steps.
 
     .. math::
@@ -110,11 +108,12 @@ def warmup_cosine_decay_schedule(
       >>> [round(float(s(t)), 4) for t in (5, 10, 60, 200)]
       [0.5, 1.0, 0.5, 0.0]
     """
+    warmup = _Warmup(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent)
     _check_total(decay_steps, warmup_steps)
-    decay = Phase(_decay_length(decay_steps, warmup_steps), peak_value, end_value, "cosine", exponent)
     V.check_finite("end_value", end_value)
     V.check_nonnegative("exponent", exponent)
-    return _warmup.warmup_then(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent, [decay])
+    length = _after_warmup(decay_steps, warmup.steps)
+    return warmup.then([Phase(length, warmup.peak, V.clamp_value(end_value), "cosine", V.clamp_exponent(exponent))])
 
 
 def warmup_linear_decay_schedule(
@@ -126,7 +125,7 @@ def warmup_linear_decay_schedule(
     *,
     warmup_shape: str = "linear",
     warmup_exponent: ArrayLike = 2.0,
-):
+) -> PhaseSchedule:
     r"""Warmup, then linear decay to ``end_value`` at ``decay_steps`` (warmup included), as HF's ``linear``.
 
     .. math::
@@ -153,7 +152,7 @@ def warmup_polynomial_decay_schedule(
     *,
     warmup_shape: str = "linear",
     warmup_exponent: ArrayLike = 2.0,
-):
+) -> PhaseSchedule:
     r"""Warmup, then polynomial decay ``E + (P - E)(1 - (t - W)/(D - W))**power``, as HF's ``polynomial``.
 
     Example:
@@ -161,11 +160,13 @@ def warmup_polynomial_decay_schedule(
       >>> float(ow.warmup_polynomial_decay_schedule(0.0, 1.0, 10, 110, power=2.0)(60))
       0.25
     """
+    warmup = _Warmup(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent)
     _check_total(decay_steps, warmup_steps)
     V.check_finite("end_value", end_value)
     V.check_nonnegative("power", power)
-    decay = Phase(_decay_length(decay_steps, warmup_steps), peak_value, end_value, "polynomial_decay", power)
-    return _warmup.warmup_then(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent, [decay])
+    length = _after_warmup(decay_steps, warmup.steps)
+    end = V.clamp_value(end_value)
+    return warmup.then([Phase(length, warmup.peak, end, "polynomial_decay", V.clamp_exponent(power))])
 
 
 def warmup_exponential_decay_schedule(
@@ -180,7 +181,7 @@ def warmup_exponential_decay_schedule(
     *,
     warmup_shape: str = "linear",
     warmup_exponent: ArrayLike = 2.0,
-):
+) -> PhaseSchedule:
     r"""Warmup, then ``exponential_decay(peak_value, ...)`` on the count after the warmup. Optax's.
 
     Example:
@@ -188,9 +189,10 @@ def warmup_exponential_decay_schedule(
       >>> float(ow.warmup_exponential_decay_schedule(0.0, 1.0, 10, 10, 0.5)(30))
       0.25
     """
-    V.check_finite("peak_value", peak_value)  # before the tail, whose checks would call it init_value
-    tail = _decay.exponential_decay(peak_value, transition_steps, decay_rate, transition_begin, staircase, end_value)
-    return _warmup_then_fn(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent, tail)
+    warmup = _Warmup(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent)
+    _decay.check_exponential_decay(transition_steps, decay_rate, transition_begin, staircase, end_value)
+    tail = _decay.exponential_piece(warmup.peak, transition_steps, decay_rate, transition_begin, staircase, end_value)
+    return warmup.before(tail)
 
 
 def warmup_rsqrt_schedule(
@@ -201,7 +203,7 @@ def warmup_rsqrt_schedule(
     *,
     warmup_shape: str = "linear",
     warmup_exponent: ArrayLike = 2.0,
-):
+) -> PhaseSchedule:
     r"""Warmup, then inverse-square-root decay (as HF's ``inverse_sqrt``, T5, big_vision).
 
     .. math::
@@ -215,22 +217,17 @@ def warmup_rsqrt_schedule(
       >>> float(ow.warmup_rsqrt_schedule(0.0, 1.0, 100)(400))
       0.5
     """
+    warmup = _Warmup(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent)
     if timescale is not None:
         V.check_positive("timescale", timescale)
-    V.check_finite("peak_value", peak_value)
-
-    xp = V.xp_for(warmup_steps, timescale, peak_value)
-    ts = V.sanitize_length(xp, warmup_steps if timescale is None else timescale)
-    ts = _phases._item(xp.where(ts > 0, ts, 1.0)[None])
-    peak = _phases._item(V.sanitize_value(xp, [peak_value]))
-
-    def tail(after):
-        return _shapes._mul(peak, jax.lax.rsqrt(_shapes._add(after, ts) / ts))
-
-    return _warmup_then_fn(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent, tail)
+    tau = warmup.steps if timescale is None else V.clamp_length(timescale)
+    tau = V.xp_for(tau).where(tau > 0, tau, 1.0)
+    # P sqrt(tau / (t + tau)) = P (1 + t / tau)**-0.5, t the count after the warmup.
+    tail = _phases.from_segments([Segment(0.0, 0.0, tau, warmup.peak, V._MAX_VALUE, POWER, 0.5)])
+    return warmup.before(tail)
 
 
-def noam_schedule(d_model: ArrayLike, warmup_steps: ArrayLike, scale: ArrayLike = 1.0):
+def noam_schedule(d_model: ArrayLike, warmup_steps: ArrayLike, scale: ArrayLike = 1.0) -> PhaseSchedule:
     r"""The schedule of "Attention Is All You Need" (Vaswani et al., 2017), a.k.a. Noam.
 
     .. math::
@@ -247,18 +244,19 @@ def noam_schedule(d_model: ArrayLike, warmup_steps: ArrayLike, scale: ArrayLike 
     V.check_positive("d_model", d_model)
     V.check_nonnegative("warmup_steps", warmup_steps)
     V.check_nonnegative("scale", scale)
-
-    def schedule(count):
-        n = V.as_count(count) + 1.0
-        w = V.sanitize_length(jnp, warmup_steps)
-        has_warmup = w > 0
-        ramp = jnp.where(has_warmup, n * jnp.where(has_warmup, w, 1.0) ** -1.5, jnp.inf)
-        d = jnp.maximum(V.sanitize_length(jnp, d_model), 1e-12)
-        # scale is >= 0 (clamped like a length when traced); the product is clamped like every value.
-        value = V.sanitize_length(jnp, scale) * jax.lax.rsqrt(d) * jnp.minimum(jax.lax.rsqrt(n), ramp)
-        return V.sanitize_value(jnp, value)
-
-    return schedule
+    w, d = V.clamp_length(warmup_steps), V.clamp_length(d_model)
+    xp = V.xp_for(w, d, scale)
+    d = xp.maximum(d, 1e-12)
+    tau = xp.maximum(w, 1.0)  # W < 1 has no ramp: min(n**-0.5, n W**-1.5) = n**-0.5 for every n >= 1
+    # scale is >= 0 (clamped like a length when traced); the values are clamped like every value.
+    peak = V.sanitize_value(xp, V.clamp_length(scale) / xp.sqrt(d * tau))
+    first = V.sanitize_value(xp, peak / tau)
+    # n W**-1.5 is linear in n = count + 1: from first (n = 1) to the peak (n = W); then peak (n / W)**-0.5,
+    # which is peak (1 + (count - (W - 1)) / W)**-0.5.
+    return _phases.from_segments([
+        Segment(0.0, 0.0, tau - 1.0, first, peak, "linear"),
+        Segment(tau - 1.0, tau - 1.0, tau, peak, V._MAX_VALUE, POWER, 0.5),
+    ])
 
 
 def warmup_stable_decay_schedule(
@@ -272,7 +270,7 @@ def warmup_stable_decay_schedule(
     *,
     warmup_shape: str = "linear",
     warmup_exponent: ArrayLike = 2.0,
-):
+) -> PhaseSchedule:
     r"""Warmup-stable-decay (WSD, trapezoid): warmup, hold the peak, then a cooldown. Three separate lengths.
 
     .. math::
@@ -293,6 +291,7 @@ def warmup_stable_decay_schedule(
       >>> round(float(s(95)), 4)
       0.2929
     """
+    warmup = _Warmup(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent)
     V.check_nonnegative("stable_steps", stable_steps)
     V.check_nonnegative("decay_steps", decay_steps)
     V.check_finite("end_value", end_value)
@@ -302,14 +301,14 @@ def warmup_stable_decay_schedule(
             v = V.concrete(name, value)
             if v is not None and v <= 0:
                 raise ValueError(f"decay_shape='exponential' needs {name} > 0, got {value!r}")
-    phases = [
-        Phase(stable_steps, peak_value, peak_value),
-        Phase(decay_steps, peak_value, end_value, _shapes.WSD_DECAY_SHAPES[decay_shape]),
-    ]
-    return _warmup.warmup_then(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent, phases)
+    end = V.clamp_value(end_value)
+    return warmup.then([
+        Phase(V.clamp_length(stable_steps), warmup.peak, warmup.peak),
+        Phase(V.clamp_length(decay_steps), warmup.peak, end, _shapes.WSD_DECAY_SHAPES[decay_shape]),
+    ])
 
 
-def _cycle_index(c, first, mult):
+def _cycle_index(c: jax.Array, first: Any, mult: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Index, start and length of the cycle holding count ``c``; cycle ``i`` lasts ``first * mult**i`` steps."""
     growing = mult > 1.0
     m = jnp.where(growing, mult, 2.0)
@@ -338,7 +337,7 @@ def warmup_cosine_restarts_schedule(
     *,
     warmup_shape: str = "linear",
     warmup_exponent: ArrayLike = 2.0,
-):
+) -> PhaseSchedule:
     r"""SGDR-style cosine cycles (Loshchilov & Hutter, 2017) where every cycle warms up again.
 
     Cycle ``i`` lasts ``L_i = cycle_steps * cycle_mult**i`` steps (warmup included) and peaks at
@@ -359,7 +358,7 @@ def warmup_cosine_restarts_schedule(
       >>> float(s(10)), float(s(105)), float(s(110))
       (1.0, 0.25, 0.5)
     """
-    _warmup.check_warmup_args(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent)
+    warmup = _Warmup(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent)
     V.check_positive("cycle_steps", cycle_steps)
     V.check_finite("cycle_mult", cycle_mult)
     V.check_at_least("cycle_mult", cycle_mult, "1", 1.0)
@@ -367,37 +366,39 @@ def warmup_cosine_restarts_schedule(
     V.check_finite("end_value", end_value)
     if num_cycles is not None:
         V.check_positive("num_cycles", num_cycles)
-    cosine = _shapes.SHAPES["cosine"]
-    ramp_shape = _shapes.SHAPES.get(warmup_shape, _shapes.linear)
+    first = V.xp_for(cycle_steps).maximum(V.clamp_length(cycle_steps), 1e-6)
+    mult = V.xp_for(cycle_mult).maximum(V.clamp_value(cycle_mult), 1.0)
+    # peak_decay > 1 grows the peak without bound: the peak is clamped (0 * inf would be NaN).
+    decay = V.xp_for(peak_decay).maximum(V.clamp_value(peak_decay), 0.0)
+    end = V.clamp_value(end_value)
+    limit = None if num_cycles is None else V.clamp_length(num_cycles)
+    k = _warmup.ramp_param(warmup.shape, warmup.exponent)
+    ramp_shape = _shapes.SHAPES.get(warmup.shape, _shapes.linear)
 
-    def schedule(count):
+    def cycles(count: Any) -> jax.Array:
         c = V.as_count(count)
-        first = jnp.maximum(V.sanitize_length(jnp, cycle_steps), 1e-6)
-        mult = jnp.maximum(V.sanitize_value(jnp, cycle_mult), 1.0)
         i, begin, length = _cycle_index(c, first, mult)
         t = c - begin
-        init, end = V.sanitize_value(jnp, init_value), V.sanitize_value(jnp, end_value)
-        # peak_decay > 1 grows the peak without bound: clamp it (0 * inf would be NaN).
-        growth = jnp.power(jnp.maximum(V.sanitize_value(jnp, peak_decay), 0.0), i)
-        peak = V.sanitize_value(jnp, V.sanitize_value(jnp, peak_value) * growth)
-        w = jnp.minimum(V.sanitize_length(jnp, warmup_steps), length)
+        peak = V.sanitize_value(jnp, warmup.peak * jnp.power(decay, i))
+        w = jnp.minimum(warmup.steps, length)
         decay_len = length - w
         p_decay = jnp.where(decay_len > 0, jnp.clip((t - w) / jnp.where(decay_len > 0, decay_len, 1.0), 0, 1), 1.0)
-        decay = cosine(p_decay, peak, end, 1.0)
-        if warmup_shape == "exponential":
-            value = _warmup.exponential_approach(init, jnp.where(t < w, peak, decay), t, w)
+        cosine = _shapes.cosine(p_decay, peak, end, 1.0)
+        if warmup.shape == "exponential":
+            factor = jnp.where(w > 0, -jnp.expm1(-t / jnp.where(w > 0, w / 2.0, 1.0)), 1.0)
+            value = warmup.init + (jnp.where(t < w, peak, cosine) - warmup.init) * factor
         else:
             p_ramp = jnp.clip(t / jnp.where(w > 0, w, 1.0), 0.0, 1.0)
-            k = V.sanitize_exponent(jnp, _warmup.ramp_param(warmup_shape, warmup_exponent))
-            value = jnp.where(t < w, ramp_shape(p_ramp, init, peak, k), decay)
-        if num_cycles is not None:
-            value = jnp.where(i >= V.sanitize_length(jnp, num_cycles), end, value)
-        return value.astype(V.float_dtype())
+            value = jnp.where(t < w, ramp_shape(p_ramp, warmup.init, peak, k), cosine)
+        if limit is not None:
+            value = jnp.where(i >= limit, end, value)
+        return jnp.asarray(value, N.float_dtype())
 
-    return schedule
+    # The cycle of a count is a count transform the phase list cannot express: one function segment.
+    return _phases.from_function(cycles)
 
 
-def sgdr_schedule(cosine_kwargs: Iterable[dict]):
+def sgdr_schedule(cosine_kwargs: Iterable[dict]) -> PhaseSchedule:
     """Optax's ``sgdr_schedule``: ``warmup_cosine_decay_schedule`` cycles, one per dict, joined end to end.
 
     Each dict holds the arguments of ``warmup_cosine_decay_schedule``; cycle ``i`` starts where the
@@ -418,7 +419,7 @@ def sgdr_schedule(cosine_kwargs: Iterable[dict]):
     for i, kwargs in enumerate(cosine_kwargs):
         if not isinstance(kwargs, dict) or "decay_steps" not in kwargs:
             raise ValueError(f"cosine_kwargs[{i}] must be a dict with decay_steps, got {kwargs!r}")
-        pieces.append(warmup_cosine_decay_schedule(**kwargs))
-        prev = boundaries[-1] if boundaries else 0
-        boundaries.append(prev + kwargs["decay_steps"])
-    return _join.join_schedules(pieces, boundaries[:-1])
+        pieces.append(warmup_cosine_decay_schedule(**kwargs))  # checks this cycle's arguments
+        prev = boundaries[-1] if boundaries else 0.0
+        boundaries.append(prev + V.clamp_length(kwargs["decay_steps"]))
+    return _phases.join(pieces, boundaries[:-1])

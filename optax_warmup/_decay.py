@@ -14,15 +14,17 @@ differences, all on inputs Optax treats as degenerate:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optax_warmup import _phases, _shapes
+from optax_warmup import _numeric as N
+from optax_warmup import _phases
 from optax_warmup import _validate as V
-from optax_warmup._phases import Phase, PhaseSchedule
+from optax_warmup._phases import CONST, Phase, PhaseSchedule, Segment
 
 ArrayLike = jax.typing.ArrayLike
 
@@ -36,7 +38,8 @@ def constant_schedule(value: ArrayLike) -> PhaseSchedule:
       0.1...
     """
     V.check_finite("value", value)
-    return _phases.phase_schedule([Phase(0.0, value, value)])
+    v = V.clamp_value(value)
+    return _phases.from_phases([Phase(0.0, v, v)])
 
 
 def polynomial_schedule(
@@ -68,10 +71,12 @@ def polynomial_schedule(
     V.check_nonnegative("power", power)
     V.check_nonnegative("transition_steps", transition_steps)
     V.check_nonnegative("transition_begin", transition_begin)
-    return _phases.phase_schedule(
+    init = V.clamp_value(init_value)
+    return _phases.from_phases(
         [
-            Phase(transition_begin, init_value, init_value),
-            Phase(transition_steps, init_value, end_value, "polynomial_decay", power),
+            Phase(V.clamp_length(transition_begin), init, init),
+            Phase(V.clamp_length(transition_steps), init, V.clamp_value(end_value), "polynomial_decay",
+                  V.clamp_exponent(power)),
         ]
     )
 
@@ -98,8 +103,12 @@ def linear_schedule(
     V.check_finite("end_value", end_value)
     V.check_nonnegative("transition_steps", transition_steps)
     V.check_nonnegative("transition_begin", transition_begin)
-    return _phases.phase_schedule(
-        [Phase(transition_begin, init_value, init_value), Phase(transition_steps, init_value, end_value)]
+    init = V.clamp_value(init_value)
+    return _phases.from_phases(
+        [
+            Phase(V.clamp_length(transition_begin), init, init),
+            Phase(V.clamp_length(transition_steps), init, V.clamp_value(end_value)),
+        ]
     )
 
 
@@ -129,9 +138,43 @@ def cosine_decay_schedule(
     V.check_positive("decay_steps", decay_steps)
     V.check_finite("alpha", alpha)
     V.check_nonnegative("exponent", exponent)
-    xp = V.xp_for(init_value, alpha)
-    end = V.sanitize_value(xp, alpha) * V.sanitize_value(xp, init_value)
-    return _phases.phase_schedule([Phase(decay_steps, init_value, end, "cosine", exponent)])
+    init = V.clamp_value(init_value)
+    end = V.clamp_value(V.clamp_value(alpha) * init)
+    return _phases.from_phases([Phase(V.clamp_length(decay_steps), init, end, "cosine", V.clamp_exponent(exponent))])
+
+
+def check_exponential_decay(
+    transition_steps: Any, decay_rate: Any, transition_begin: Any, staircase: Any, end_value: Any
+) -> None:
+    """The checks of ``exponential_decay``'s arguments after ``init_value`` (shared with the warmup version)."""
+    V.check_positive("transition_steps", transition_steps)
+    V.check_positive("decay_rate", decay_rate)
+    V.check_nonnegative("transition_begin", transition_begin)
+    if not isinstance(staircase, bool | np.bool_):
+        raise TypeError(f"staircase must be a bool, got {type(staircase).__name__} {staircase!r}")
+    if end_value is not None:
+        V.check_finite("end_value", end_value)
+
+
+def exponential_piece(init_value: Any, transition_steps: Any, decay_rate: Any, transition_begin: Any,
+                      staircase: bool, end_value: Any) -> PhaseSchedule:
+    """``exponential_decay`` from checked arguments: ``init_value`` until the begin, then the ``"exp"`` tail."""
+    init, steps, begin = V.clamp_value(init_value), V.clamp_length(transition_steps), V.clamp_length(transition_begin)
+    xp = V.xp_for(init, steps, begin, decay_rate, end_value)
+    steps_ok = steps > 0
+    rate = xp.maximum(V.clamp_value(decay_rate), np.finfo(N.float_dtype()).tiny)
+    log_rate = xp.where(steps_ok, xp.log(rate), 0.0)  # a traced non-positive T: constant init_value
+    if end_value is not None:
+        bound = V.clamp_value(end_value)
+    else:
+        bound = xp.where(log_rate < 0, -V._MAX_VALUE, V._MAX_VALUE)  # no bound (values stay within +-1e30)
+    kind = _phases.EXP_STAIRS if staircase else _phases.EXP
+    tail = Segment(begin, begin, xp.where(steps_ok, steps, 1.0), init, bound, kind, log_rate)
+    if not V.is_traced(begin) and float(begin) == 0.0:
+        return _phases.from_segments([tail])
+    # The bound applies before the begin too (Optax's rule): max(init, end) for a decay, min for growth.
+    held = xp.where(log_rate < 0, xp.maximum(init, bound), xp.minimum(init, bound))
+    return _phases.from_segments([Segment(0.0, 0.0, 1.0, held, held, CONST), tail])
 
 
 def exponential_decay(
@@ -141,7 +184,7 @@ def exponential_decay(
     transition_begin: ArrayLike = 0,
     staircase: bool = False,
     end_value: ArrayLike | None = None,
-):
+) -> PhaseSchedule:
     r"""Exponential decay (or growth, for ``decay_rate > 1``) after ``transition_begin``.
 
     .. math::
@@ -164,45 +207,8 @@ def exponential_decay(
       0.25
     """
     V.check_finite("init_value", init_value)
-    V.check_positive("transition_steps", transition_steps)
-    V.check_positive("decay_rate", decay_rate)
-    V.check_nonnegative("transition_begin", transition_begin)
-    if not isinstance(staircase, bool | np.bool_):
-        raise TypeError(f"staircase must be a bool, got {type(staircase).__name__} {staircase!r}")
-    if end_value is not None:
-        V.check_finite("end_value", end_value)
-
-    xp = V.xp_for(init_value, transition_steps, decay_rate, transition_begin, end_value)
-    dtype = V.float_dtype()
-    init = _phases._item(V.sanitize_value(xp, [init_value]))
-    steps = V.sanitize_length(xp, transition_steps)
-    steps_ok = steps > 0
-    steps = xp.where(steps_ok, steps, 1.0)
-    rate = xp.maximum(V.sanitize_value(xp, decay_rate), np.finfo(dtype).tiny)
-    log_rate = xp.where(steps_ok, xp.log(rate), 0.0)  # a traced non-positive T: constant init_value
-    begin = _phases._item(V.sanitize_length(xp, [transition_begin]))
-    end = None if end_value is None else V.sanitize_value(xp, end_value)
-    if xp is np:
-        log_rate, steps = float(log_rate), float(steps)
-
-    def schedule(count):
-        elapsed = _shapes._sub(V.as_count(count, clamp=False), begin)  # negative counts: elapsed <= 0, init
-        p = elapsed / steps
-        if staircase:
-            p = jnp.floor(p)
-        value = jnp.where(elapsed <= 0, init, _shapes._mul(init, jnp.exp(p * log_rate)))
-        if xp is jnp or float(rate) > 1:
-            # Growth can overflow to inf (and 0 * inf to NaN): clamp before the end_value bound, which would keep
-            # a NaN (and the clamp would then turn it into 0 instead of end_value).
-            value = V.sanitize_value(jnp, value)
-        if end is not None:
-            if xp is np:  # Optax's rule: a floor for decay, a ceiling for growth
-                value = jnp.maximum(value, float(end)) if rate < 1 else jnp.minimum(value, float(end))
-            else:
-                value = jnp.where(rate < 1, jnp.maximum(value, end), jnp.minimum(value, end))
-        return jnp.asarray(value, dtype)
-
-    return schedule
+    check_exponential_decay(transition_steps, decay_rate, transition_begin, staircase, end_value)
+    return exponential_piece(init_value, transition_steps, decay_rate, transition_begin, staircase, end_value)
 
 
 def _boundaries_and_scales(boundaries_and_scales, boundaries, scales):
@@ -234,9 +240,9 @@ def piecewise_constant_schedule(
     init_value: ArrayLike,
     boundaries_and_scales: Mapping[int, ArrayLike] | None = None,
     *,
-    boundaries=None,
-    scales=None,
-):
+    boundaries: Sequence[ArrayLike] | jax.Array | None = None,
+    scales: Sequence[ArrayLike] | jax.Array | None = None,
+) -> PhaseSchedule:
     r"""A piecewise constant schedule: ``init_value`` times every scale whose boundary has been reached.
 
     .. math::
@@ -256,30 +262,29 @@ def piecewise_constant_schedule(
     """
     V.check_finite("init_value", init_value)
     bounds, factors = _boundaries_and_scales(boundaries_and_scales, boundaries, scales)
+    init = V.clamp_value(init_value)
     if not bounds:
-        return constant_schedule(init_value)
+        return _phases.from_phases([Phase(0.0, init, init)])
+    b, s = _sorted_steps(bounds, factors)
+    xp = V.xp_for(b, s, init)
+    # The value after boundary i is I * s_1 * ... * s_i, clamped like every value (huge scales, or 0 * inf).
+    values = V.sanitize_value(xp, init * xp.cumprod(xp.asarray(s, N.float_dtype())))
+    segments = [Segment(0.0, 0.0, 1.0, init, init, CONST)]
+    segments += [Segment(b[i], b[i], 1.0, values[i], values[i], CONST) for i in range(len(bounds))]
+    return _phases.from_segments(segments)
+
+
+def _sorted_steps(bounds: Sequence[Any], factors: Sequence[Any]) -> tuple[Any, Any]:
+    """Boundaries (clamped) and scales (clamped to >= 0), sorted by boundary: equal boundaries apply together."""
     xp = V.xp_for(*bounds, *factors)
-    b = V.sanitize_length(xp, _phases._stack(xp, bounds))
+    b = V.sanitize_length(xp, N.stack(xp, bounds))
     # Traced scales are clamped as concrete ones are checked (>= 0), and the product as every value (+-1e30).
-    s = xp.maximum(V.sanitize_value(xp, _phases._stack(xp, factors)), 0.0)
-
-    init = _phases._item(V.sanitize_value(V.xp_for(init_value), [init_value]))
-    # Concrete and small enough that no product of scales can pass 1e30: no clamp in the program.
-    bounded = (
-        xp is np
-        and not V.any_traced(init)
-        and abs(float(init)) * float(np.prod(np.maximum(s, 1.0), dtype=np.float64)) <= V._MAX_VALUE
-    )
-
-    def schedule(count):
-        c = V.as_count(count)
-        active = jnp.asarray(b) <= c[..., None]
-        value = _shapes._mul(init, jnp.prod(jnp.where(active, jnp.asarray(s), 1.0), axis=-1))
-        if not bounded:
-            value = V.sanitize_value(jnp, value)  # huge scales: clamp the product like every other value
-        return jnp.asarray(value, V.float_dtype())
-
-    return schedule
+    s = xp.maximum(V.sanitize_value(xp, N.stack(xp, factors)), 0.0)
+    if xp is np:
+        order = np.argsort(b, kind="stable")
+        return b[order], s[order]
+    b, s = jax.lax.sort((b, s), num_keys=1, is_stable=True)
+    return b, s
 
 
 def piecewise_interpolate_schedule(
@@ -287,8 +292,8 @@ def piecewise_interpolate_schedule(
     init_value: ArrayLike,
     boundaries_and_scales: Mapping[int, ArrayLike] | None = None,
     *,
-    boundaries=None,
-    scales=None,
+    boundaries: Sequence[ArrayLike] | jax.Array | None = None,
+    scales: Sequence[ArrayLike] | jax.Array | None = None,
 ) -> PhaseSchedule:
     r"""Interpolates (linearly or along a half cosine) between the values of ``piecewise_constant_schedule``.
 
@@ -312,11 +317,12 @@ def piecewise_interpolate_schedule(
     if not bounds:
         return constant_schedule(init_value)
     xp = V.xp_for(init_value, *bounds, *factors)
-    b = V.sanitize_length(xp, _phases._stack(xp, [0.0, *bounds]))
-    scales = xp.maximum(V.sanitize_value(xp, _phases._stack(xp, [1.0, *factors])), 0.0)
-    values = V.sanitize_value(xp, init_value) * xp.cumprod(scales)
-    phases = [Phase(b[i + 1] - b[i], values[i], values[i + 1], interpolate_type) for i in range(len(bounds))]
-    return _phases.phase_schedule(phases)
+    b = V.sanitize_length(xp, N.stack(xp, [0.0, *bounds]))
+    scales = xp.maximum(V.sanitize_value(xp, N.stack(xp, [1.0, *factors])), 0.0)
+    values = V.sanitize_value(xp, V.clamp_value(init_value) * xp.cumprod(scales))
+    phases = [Phase(V.sanitize_length(xp, b[i + 1] - b[i]), values[i], values[i + 1], interpolate_type)
+              for i in range(len(bounds))]
+    return _phases.from_phases(phases)
 
 
 def _onecycle_bound(pct, transition_steps):
@@ -327,7 +333,15 @@ def _onecycle_bound(pct, transition_steps):
     # float32 rounds 0.56 * 900 to 503.99997: nudge up so the floor matches Python's int(). By 2**-23 relative,
     # which covers the float32 rounding of pct and of the product (2**-24 each) but no more: a nudge of 1e-6 moved
     # true products within 1e-6 * pct * T of the next integer up a step (0.4 steps at T = 1e6).
-    return jnp.floor(V.sanitize_length(jnp, pct) * V.sanitize_length(jnp, transition_steps) * (1.0 + 2.0**-23))
+    product = V.sanitize_length(jnp, pct) * V.sanitize_length(jnp, transition_steps) * (1.0 + 2.0**-23)
+    return V.sanitize_length(jnp, jnp.floor(product))
+
+
+def _onecycle_levels(xp: Any, peak_value: Any, div_factor: Any, final_div_factor: Any) -> tuple[Any, Any, Any]:
+    """The peak, ``P / d`` and ``P / (d f)``, clamped (a traced divisor may be 0)."""
+    peak = V.sanitize_value(xp, peak_value)
+    low = V.sanitize_value(xp, peak / V.sanitize_value(xp, div_factor))
+    return peak, low, V.sanitize_value(xp, low / V.sanitize_value(xp, final_div_factor))
 
 
 def _check_onecycle(transition_steps, peak_value, pct_start, div_factor, final_div_factor, pct_final=1.0):
@@ -366,14 +380,12 @@ def linear_onecycle_schedule(
     b1 = _onecycle_bound(pct_start, transition_steps)
     b2 = _onecycle_bound(pct_final, transition_steps)
     xp = V.xp_for(peak_value, div_factor, final_div_factor, b1, b2, transition_steps)
-    peak = V.sanitize_value(xp, peak_value)
-    low = peak / V.sanitize_value(xp, div_factor)
-    final = low / V.sanitize_value(xp, final_div_factor)
-    return _phases.phase_schedule(
+    peak, low, final = _onecycle_levels(xp, peak_value, div_factor, final_div_factor)
+    return _phases.from_phases(
         [
             Phase(b1, low, peak),
-            Phase(b2 - b1, peak, low),
-            Phase(V.sanitize_length(xp, transition_steps) - b2, low, final),
+            Phase(V.sanitize_length(xp, b2 - b1), peak, low),
+            Phase(V.sanitize_length(xp, V.sanitize_length(xp, transition_steps) - b2), low, final),
         ]
     )
 
@@ -398,9 +410,10 @@ def cosine_onecycle_schedule(
     _check_onecycle(transition_steps, peak_value, pct_start, div_factor, final_div_factor)
     b1 = _onecycle_bound(pct_start, transition_steps)
     xp = V.xp_for(peak_value, div_factor, final_div_factor, b1, transition_steps)
-    peak = V.sanitize_value(xp, peak_value)
-    low = peak / V.sanitize_value(xp, div_factor)
-    final = low / V.sanitize_value(xp, final_div_factor)
-    return _phases.phase_schedule(
-        [Phase(b1, low, peak, "cosine"), Phase(V.sanitize_length(xp, transition_steps) - b1, peak, final, "cosine")]
+    peak, low, final = _onecycle_levels(xp, peak_value, div_factor, final_div_factor)
+    return _phases.from_phases(
+        [
+            Phase(b1, low, peak, "cosine"),
+            Phase(V.sanitize_length(xp, V.sanitize_length(xp, transition_steps) - b1), peak, final, "cosine"),
+        ]
     )

@@ -7,14 +7,16 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 
+from optax_warmup import _numeric as N
 from optax_warmup import _phases
 from optax_warmup import _validate as V
 from optax_warmup._phases import PhaseSchedule
+from optax_warmup._warmup import as_phase_schedule
 
 Schedule = Callable[[jax.typing.ArrayLike], jax.Array]
 
 
-def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[jax.typing.ArrayLike]) -> Schedule:
+def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[jax.typing.ArrayLike]) -> PhaseSchedule:
     r"""Runs ``schedules[i]`` on ``[boundaries[i-1], boundaries[i])``, each seeing ``count - boundaries[i-1]``.
 
     .. math::
@@ -22,9 +24,10 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[jax.typin
 
     Same contract as Optax's ``join_schedules``, with checks Optax lacks (``len(schedules) ==
     len(boundaries) + 1``, concrete boundaries non-negative and sorted) and traceable boundaries (traced ones are
-    made non-decreasing with a running maximum). When every piece is one of this library's phase schedules the
-    pieces are merged into one phase list, so a 32-piece join compiles to about the size of a 2-piece one; any
-    other callable is evaluated at every step (as in Optax).
+    made non-decreasing with a running maximum). The pieces are merged into one phase list: pieces of this
+    library add their segments, so a 32-piece join compiles to about the size of a 2-piece one; any other
+    callable (an Optax schedule) becomes one segment, and when the count is a scalar only the active one is
+    evaluated (``lax.switch``), where Optax evaluates every piece at every step.
 
     Example:
       >>> import optax_warmup as ow
@@ -48,19 +51,10 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[jax.typin
         V.check_nonnegative(f"boundaries[{i}]", b)
         if i > 0:
             V.check_at_least(f"boundaries[{i}]", b, f"boundaries[{i - 1}]", boundaries[i - 1])
+    pieces = [as_phase_schedule(s) for s in schedules]
     if not boundaries:
-        return schedules[0]
+        return pieces[0]
     xp = V.xp_for(*boundaries)
-    bounds = V.sanitize_length(xp, _phases._stack(xp, boundaries))
+    bounds = V.sanitize_length(xp, N.stack(xp, boundaries))
     bounds = jax.lax.cummax(bounds) if xp is jnp else bounds
-    if all(isinstance(s, PhaseSchedule) for s in schedules):
-        return _phases.merge_phase_schedules(schedules, [bounds[i] for i in range(len(boundaries))])
-
-    def schedule(count):
-        c = V.as_count(count)
-        out = jnp.asarray(schedules[0](c), V.float_dtype())
-        for b, s in zip(bounds, schedules[1:], strict=True):
-            out = jnp.where(c < b, out, jnp.asarray(s(jnp.maximum(c - b, 0.0)), V.float_dtype()))
-        return out
-
-    return schedule
+    return _phases.join(pieces, [bounds[i] for i in range(len(boundaries))])

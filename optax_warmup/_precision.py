@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optax_warmup import _validate as V
+from optax_warmup import _numeric as N
 
 
 def scale_by_schedule_f32(step_size_fn: optax.Schedule) -> optax.GradientTransformation:
@@ -48,7 +48,7 @@ def scale_by_schedule_f32(step_size_fn: optax.Schedule) -> optax.GradientTransfo
 
     def update_fn(updates, state, params=None):
         del params
-        step_size = jnp.asarray(step_size_fn(state.count), V.float_dtype())
+        step_size = jnp.asarray(step_size_fn(state.count), N.float_dtype())
         updates = jax.tree.map(
             lambda g: step_size * g.astype(jnp.promote_types(g.dtype, step_size.dtype)), updates
         )

@@ -16,9 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optax_warmup import _shapes, _untuned
+from optax_warmup import _numeric as N
+from optax_warmup import _untuned, _warmup
 from optax_warmup import _validate as V
-from optax_warmup._warmup import Schedule, warmup_factor, warmup_schedule
+from optax_warmup._deprecation import old_warmup_spelling
+from optax_warmup._warmup import Schedule
 
 ArrayLike = jax.typing.ArrayLike
 
@@ -33,21 +35,6 @@ class ScaleByWarmupState(NamedTuple):
 
     count: jax.Array
     factor: jax.Array
-
-
-def compute_dtype(dtype) -> jnp.dtype:
-    """The dtype a factor is applied in: float32 at least, so bf16 / float16 updates are not scaled in bf16."""
-    return jnp.promote_types(dtype, jnp.float32)
-
-
-def scale_tree(updates, factor):
-    """``updates * factor``, each leaf multiplied in ``compute_dtype`` and cast back to its own dtype."""
-
-    def scale(u):
-        dtype = compute_dtype(u.dtype)
-        return (u.astype(dtype) * factor.astype(dtype)).astype(u.dtype)
-
-    return jax.tree.map(scale, updates)
 
 
 def scale_by_factor_schedule(factor_schedule: Schedule) -> optax.GradientTransformation:
@@ -77,7 +64,7 @@ def scale_by_factor_schedule(factor_schedule: Schedule) -> optax.GradientTransfo
 
     def factor_at(count):
         value = jnp.asarray(factor_schedule(count))
-        return value.astype(compute_dtype(value.dtype))
+        return value.astype(N.compute_dtype(value.dtype))
 
     def init_fn(params):
         del params
@@ -87,16 +74,18 @@ def scale_by_factor_schedule(factor_schedule: Schedule) -> optax.GradientTransfo
     def update_fn(updates, state, params=None):
         del params
         factor = factor_at(state.count)
-        return scale_tree(updates, factor), ScaleByWarmupState(optax.safe_increment(state.count), factor)
+        return N.scale_tree(updates, factor), ScaleByWarmupState(optax.safe_increment(state.count), factor)
 
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@old_warmup_spelling("warmup_steps", "init_value", "shape", "exponent")
 def scale_by_warmup(
     warmup_steps: ArrayLike,
     init_value: ArrayLike = 0.0,
-    shape: str = "linear",
-    exponent: ArrayLike = 2.0,
+    *,
+    warmup_shape: str = "linear",
+    warmup_exponent: ArrayLike = 2.0,
 ) -> optax.GradientTransformation:
     r"""Multiplies updates by a warmup factor that goes from ``init_value`` to 1 over ``warmup_steps`` updates.
 
@@ -106,15 +95,15 @@ def scale_by_warmup(
 
     with ``s`` the warmup shape and ``t`` the count of updates so far (the first update has ``t = 0``, so with
     ``init_value=0`` it is zero, as with ``optax.linear_schedule``). The factor is ``warmup_factor(warmup_steps,
-    shape, init_value, exponent)``; put the transformation after any optimizer to warm it up without touching its
-    learning-rate argument.
+    init_value, warmup_shape=..., warmup_exponent=...)``; put the transformation after any optimizer to warm it up
+    without touching its learning-rate argument.
 
     Args:
       warmup_steps: length ``W`` of the ramp; 0 means no warmup. May be traced.
       init_value: the factor of the first update, ``I``.
-      shape: ``"linear"``, ``"cosine"``, ``"polynomial"``, ``"geometric"`` or ``"exponential"``
+      warmup_shape: ``"linear"``, ``"cosine"``, ``"polynomial"``, ``"geometric"`` or ``"exponential"``
         (``optax_warmup.WARMUP_SHAPES``).
-      exponent: the power of the ``"polynomial"`` shape.
+      warmup_exponent: the power of the ``"polynomial"`` shape.
 
     Returns:
       A ``GradientTransformation``; ``state.factor`` holds the factor of the last update.
@@ -128,21 +117,21 @@ def scale_by_warmup(
       >>> u.tolist()
       [-0.5]
     """
-    V.check_nonnegative("warmup_steps", warmup_steps)
-    V.check_finite("init_value", init_value)
-    V.check_choice("shape", shape, _shapes.WARMUP_SHAPES)
-    V.check_nonnegative("exponent", exponent)
-    return scale_by_factor_schedule(warmup_factor(warmup_steps, shape, init_value, exponent))
+    _warmup.check_warmup_args(init_value, 1.0, warmup_steps, warmup_shape, warmup_exponent,
+                              names=("init_value", "1.0", "warmup_steps", "warmup_shape", "warmup_exponent"))
+    return scale_by_factor_schedule(_warmup.ramp_then(V.clamp_value(init_value), 1.0, V.clamp_length(warmup_steps),
+                                                      warmup_shape, V.clamp_exponent(warmup_exponent), []))
 
 
-def scale_by_untuned_warmup(b2: ArrayLike, shape: str = "linear") -> optax.GradientTransformation:
+@old_warmup_spelling("b2", "shape")
+def scale_by_untuned_warmup(b2: ArrayLike, *, warmup_shape: str = "linear") -> optax.GradientTransformation:
     """Multiplies updates by the untuned warmup factor of Ma & Yarats (``untuned_warmup``, ``t = count + 1``).
 
     Example:
       >>> import optax, optax_warmup as ow
       >>> tx = optax.chain(optax.adam(1e-3, b2=0.999), ow.scale_by_untuned_warmup(0.999))  # 2000 steps
     """
-    return scale_by_factor_schedule(_untuned.untuned_warmup(b2, shape))
+    return scale_by_factor_schedule(_untuned.untuned_warmup(b2, warmup_shape=warmup_shape))
 
 
 def scale_by_radam_warmup(b2: ArrayLike, threshold: ArrayLike = 5.0) -> optax.GradientTransformation:
@@ -207,35 +196,28 @@ def clip_by_global_norm_schedule(max_norm: ArrayLike | Schedule) -> optax.Gradie
     def update_fn(updates, state, params=None):
         del params
         threshold = threshold_at(state.count)
-        norm = global_norm(updates)
-        dtype = compute_dtype(norm.dtype)
+        norm = optax.tree.norm(N.widen(updates))  # accumulated in float32 at least
+        dtype = N.compute_dtype(norm.dtype)
         scale = jnp.minimum(1.0, threshold.astype(dtype) / jnp.maximum(norm, jnp.finfo(dtype).tiny))
         # An exact 1 when nothing is clipped, so unclipped updates come back bit for bit; an infinite threshold
         # never clips, even when the float32 norm overflows.
         scale = jnp.where((norm <= threshold) | (threshold >= V._MAX_LENGTH), 1.0, scale)
-        return scale_tree(updates, scale), ClipByGlobalNormState(optax.safe_increment(state.count), threshold)
+        return N.scale_tree(updates, scale), ClipByGlobalNormState(optax.safe_increment(state.count), threshold)
 
     return optax.GradientTransformation(init_fn, update_fn)
-
-
-def global_norm(tree) -> jax.Array:
-    """The L2 norm of all leaves together, accumulated in float32 at least."""
-    leaves = jax.tree.leaves(tree)
-    if not leaves:
-        return jnp.zeros([], jnp.float32)
-    dtype = compute_dtype(jnp.result_type(*leaves))
-    return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(dtype))) for x in leaves))
 
 
 # --- batch-size warmup ------------------------------------------------------------------------------------------
 
 
+@old_warmup_spelling("init_every_k", "peak_every_k", "warmup_steps", "shape", "exponent")
 def batch_size_warmup(
     init_every_k: ArrayLike,
     peak_every_k: ArrayLike,
     warmup_steps: ArrayLike,
-    shape: str = "linear",
-    exponent: ArrayLike = 2.0,
+    *,
+    warmup_shape: str = "linear",
+    warmup_exponent: ArrayLike = 2.0,
 ) -> Callable[[ArrayLike], jax.Array]:
     r"""A batch-size warmup as the ``every_k_schedule`` of ``optax.MultiSteps``: micro-batches per real update.
 
@@ -252,8 +234,8 @@ def batch_size_warmup(
       init_every_k: micro-batches per update at the start (``>= 1``).
       peak_every_k: micro-batches per update from ``warmup_steps`` on (``>= 1``).
       warmup_steps: real updates the ramp takes; may be traced.
-      shape: a warmup shape (``"linear"``, ``"cosine"``, ...).
-      exponent: the power of the ``"polynomial"`` shape.
+      warmup_shape: a warmup shape (``"linear"``, ``"cosine"``, ...).
+      warmup_exponent: the power of the ``"polynomial"`` shape.
 
     Returns:
       A function ``gradient_step -> k`` returning an int32 scalar.
@@ -269,10 +251,11 @@ def batch_size_warmup(
         v = V.concrete(name, value)
         if v is not None and not (v >= 1 and v < 2**31):
             raise ValueError(f"{name} must be a number >= 1 (micro-batches per update), got {value!r}")
-    V.check_nonnegative("warmup_steps", warmup_steps)
-    V.check_choice("shape", shape, _shapes.WARMUP_SHAPES)
-    V.check_nonnegative("exponent", exponent)
-    ramp = warmup_schedule(init_every_k, peak_every_k, warmup_steps, shape, exponent)
+    _warmup.check_warmup_args(init_every_k, peak_every_k, warmup_steps, warmup_shape, warmup_exponent,
+                              names=("init_every_k", "peak_every_k", "warmup_steps", "warmup_shape",
+                                     "warmup_exponent"))
+    ramp = _warmup.ramp_then(V.clamp_value(init_every_k), V.clamp_value(peak_every_k), V.clamp_length(warmup_steps),
+                             warmup_shape, V.clamp_exponent(warmup_exponent), [])
 
     def every_k_schedule(gradient_step):
         k = jnp.floor(ramp(gradient_step) + 1e-3)

@@ -11,12 +11,18 @@ evaluated in float64 at construction; traced ones are clamped (``b2`` into ``[0,
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from optax_warmup import _numeric as N
+from optax_warmup import _phases
 from optax_warmup import _validate as V
-from optax_warmup._warmup import Schedule, warmup_factor
+from optax_warmup._deprecation import old_warmup_spelling
+from optax_warmup._phases import PhaseSchedule
+from optax_warmup._warmup import ramp_then
 
 ArrayLike = jax.typing.ArrayLike
 
@@ -26,13 +32,13 @@ UNTUNED_SHAPES = ("linear", "exponential")
 _MAX_B2 = 1.0 - 1e-7
 
 
-def _check_b2(b2) -> None:
+def _check_b2(b2: Any) -> None:
     v = V.concrete("b2", b2)
     if v is not None and not (0.0 <= v < 1.0):
         raise ValueError(f"b2 must be in [0, 1), got {b2!r}")
 
 
-def _one_minus_b2(xp, b2):
+def _one_minus_b2(xp: Any, b2: Any) -> Any:
     """``1 - b2`` in the library dtype (float64 arithmetic for a concrete ``b2``), clamped for a traced one."""
     if xp is np:
         return np.float64(1.0) - np.float64(b2)
@@ -40,13 +46,14 @@ def _one_minus_b2(xp, b2):
     return 1.0 - b2
 
 
-def untuned_warmup_steps(b2: ArrayLike, shape: str = "linear"):
+@old_warmup_spelling("b2", "shape")
+def untuned_warmup_steps(b2: ArrayLike, *, warmup_shape: str = "linear") -> float | jax.Array:
     r"""The warmup length that Ma & Yarats (2021) derive from Adam's ``b2``.
 
     .. math::
       W_{\text{linear}} = \frac{2}{1 - \beta_2}, \qquad \tau_{\text{exponential}} = \frac{1}{1 - \beta_2}
 
-    For ``shape="exponential"`` the number is the *time constant* ``tau`` of ``1 - exp(-t / tau)``, not a
+    For ``warmup_shape="exponential"`` the number is the *time constant* ``tau`` of ``1 - exp(-t / tau)``, not a
     ``warmup_steps`` of this library's ``"exponential"`` warmup shape (which uses ``tau = warmup_steps / 2``): to
     get the same curve from ``warmup_factor`` pass ``untuned_warmup_steps(b2, "linear")``.
 
@@ -55,28 +62,35 @@ def untuned_warmup_steps(b2: ArrayLike, shape: str = "linear"):
 
     Args:
       b2: Adam's second-moment decay, in ``[0, 1)``; may be traced.
-      shape: ``"linear"`` or ``"exponential"``.
+      warmup_shape: ``"linear"`` or ``"exponential"``.
 
     Returns:
       A Python float when ``b2`` is concrete, else a traced scalar.
 
     Example:
       >>> import optax_warmup as ow
-      >>> round(ow.untuned_warmup_steps(0.999), 6), round(ow.untuned_warmup_steps(0.999, "exponential"), 6)
+      >>> steps = ow.untuned_warmup_steps(0.999)
+      >>> tau = ow.untuned_warmup_steps(0.999, warmup_shape="exponential")
+      >>> round(steps, 6), round(tau, 6)
       (2000.0, 1000.0)
 
     References:
       Ma & Yarats, `On the Adequacy of Untuned Warmup for Adaptive Optimization
       <https://arxiv.org/abs/1910.04209>`_, AAAI 2021.
     """
-    V.check_choice("shape", shape, UNTUNED_SHAPES)
+    V.check_choice("warmup_shape", warmup_shape, UNTUNED_SHAPES)
     _check_b2(b2)
+    return _untuned_steps(b2, warmup_shape)
+
+
+def _untuned_steps(b2: Any, warmup_shape: str) -> float | jax.Array:
     xp = V.xp_for(b2)
-    steps = (2.0 if shape == "linear" else 1.0) / _one_minus_b2(xp, b2)
-    return float(steps) if xp is np else steps.astype(V.float_dtype())
+    steps = (2.0 if warmup_shape == "linear" else 1.0) / _one_minus_b2(xp, b2)
+    return float(steps) if xp is np else steps.astype(N.float_dtype())
 
 
-def untuned_warmup(b2: ArrayLike, shape: str = "linear") -> Schedule:
+@old_warmup_spelling("b2", "shape")
+def untuned_warmup(b2: ArrayLike, *, warmup_shape: str = "linear") -> PhaseSchedule:
     r"""The untuned warmup factor of Ma & Yarats (2021): a schedule ``count -> factor`` in ``(0, 1]``.
 
     .. math::
@@ -90,7 +104,7 @@ def untuned_warmup(b2: ArrayLike, shape: str = "linear") -> Schedule:
 
     Args:
       b2: Adam's second-moment decay, in ``[0, 1)``; may be traced.
-      shape: ``"linear"`` or ``"exponential"``.
+      warmup_shape: ``"linear"`` or ``"exponential"``.
 
     Example:
       >>> import optax_warmup as ow
@@ -98,17 +112,14 @@ def untuned_warmup(b2: ArrayLike, shape: str = "linear") -> Schedule:
       >>> round(float(f(0)), 6), float(f(99)), float(f(199))
       (0.005, 0.5, 1.0)
     """
-    V.check_choice("shape", shape, UNTUNED_SHAPES)
-    length = untuned_warmup_steps(b2, "linear")
-    factor = warmup_factor(length, shape)
-
-    def schedule(count):
-        return factor(V.as_count(count) + 1.0)
-
-    return schedule
+    V.check_choice("warmup_shape", warmup_shape, UNTUNED_SHAPES)
+    _check_b2(b2)
+    length = V.clamp_length(_untuned_steps(b2, "linear"))
+    # The factor of warmup_factor(length) at t = count + 1: the same segments, one count earlier.
+    return _phases.shift(ramp_then(0.0, 1.0, length, warmup_shape, 2.0, []), -1.0)
 
 
-def _rho(t, log_b2, rho_inf):
+def _rho(t: jax.Array, log_b2: Any, rho_inf: Any) -> jax.Array:
     """``rho_t`` without the cancellation of ``rho_inf - 2 t b2^t / (1 - b2^t)`` at small ``x = t L``.
 
     With ``L = -log(b2)`` and ``C(x) = x / expm1(x) - 1 + x / 2 = x^2/12 - x^4/720 + ...`` (even), the exact
@@ -129,7 +140,7 @@ def _rho(t, log_b2, rho_inf):
     return jnp.where(small, near, far)
 
 
-def radam_warmup(b2: ArrayLike, threshold: ArrayLike = 5.0) -> Schedule:
+def radam_warmup(b2: ArrayLike, threshold: ArrayLike = 5.0) -> PhaseSchedule:
     r"""RAdam's rectification factor ``r_t`` as a warmup schedule ``count -> factor`` in ``[0, 1]``.
 
     .. math::
@@ -183,18 +194,19 @@ def radam_warmup(b2: ArrayLike, threshold: ArrayLike = 5.0) -> Schedule:
     one_minus = _one_minus_b2(xp, b2)
     log_b2 = -xp.log1p(-one_minus)  # L = -log(b2) > 0
     rho_inf = 2.0 / one_minus - 1.0
-    log_b2 = jnp.asarray(log_b2, V.float_dtype())
-    rho_inf = jnp.asarray(rho_inf, V.float_dtype())
+    log_b2 = jnp.asarray(log_b2, N.float_dtype())
+    rho_inf = jnp.asarray(rho_inf, N.float_dtype())
+    limit = V.xp_for(threshold).maximum(V.clamp_value(threshold), 4.0)
 
-    def schedule(count):
+    def rectification(count: Any) -> jax.Array:
         t = V.as_count(count) + 1.0
         rho_t = _rho(t, log_b2, rho_inf)
-        limit = jnp.maximum(V.sanitize_value(jnp, threshold), 4.0)
         valid = (rho_t >= limit) & (rho_inf > limit)
         rho_safe = jnp.where(valid, rho_t, 5.0)
         inf_safe = jnp.where(valid, rho_inf, 5.0)
         ratio = (rho_safe - 4.0) * (rho_safe - 2.0) * inf_safe / ((inf_safe - 4.0) * (inf_safe - 2.0) * rho_safe)
         r = jnp.minimum(jnp.sqrt(jnp.maximum(ratio, 0.0)), 1.0)
-        return jnp.where(valid, r, 0.0).astype(V.float_dtype())
+        return jnp.where(valid, r, 0.0).astype(N.float_dtype())
 
-    return schedule
+    # rho_t has no phase form: RAdam's closed form is one function segment of the engine.
+    return _phases.from_function(rectification)

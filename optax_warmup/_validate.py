@@ -16,16 +16,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from optax_warmup._numeric import float_dtype
+
 # Traced lengths are clamped to [0, _MAX_LENGTH]; traced values to [-_MAX_VALUE, _MAX_VALUE]. Both are far beyond
 # anything meaningful yet leave room for the arithmetic of the shapes (differences, products) to stay finite.
 _MAX_LENGTH = 1e30
 _MAX_VALUE = 1e30
 _MAX_EXPONENT = 1e4
-
-
-def float_dtype() -> np.dtype:
-    """The library's output dtype: float32, or float64 when ``jax_enable_x64`` is on."""
-    return np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
 
 
 def is_traced(x: Any) -> bool:
@@ -106,15 +103,6 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     return value
 
 
-def check_int(name: str, value: Any, *, minimum: int = 0) -> int:
-    """A structural integer (a loop bound, a count of pieces): must be a concrete Python/NumPy integer."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a Python int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(value)
-
-
 # --- clamping of values that may be traced ---------------------------------------------------------------------
 
 
@@ -134,6 +122,21 @@ def sanitize_exponent(xp, x):
     """NaN -> 1, negative -> 0, huge -> 1e4."""
     x = xp.asarray(x, dtype=float_dtype())
     return xp.clip(xp.nan_to_num(x, nan=1.0, posinf=_MAX_EXPONENT), 0.0, _MAX_EXPONENT)
+
+
+def clamp_length(x: Any) -> Any:
+    """One length argument clamped (``sanitize_length``): a NumPy scalar when concrete, else a traced one."""
+    return sanitize_length(xp_for(x), x)
+
+
+def clamp_value(x: Any) -> Any:
+    """One value argument clamped (``sanitize_value``): a NumPy scalar when concrete, else a traced one."""
+    return sanitize_value(xp_for(x), x)
+
+
+def clamp_exponent(x: Any) -> Any:
+    """One exponent argument clamped (``sanitize_exponent``): a NumPy scalar when concrete, else a traced one."""
+    return sanitize_exponent(xp_for(x), x)
 
 
 def as_count(count, clamp: bool = True) -> jax.Array:

@@ -1,7 +1,7 @@
 """Warmup shapes and the ways to put a warmup in front of (or over) a schedule.
 
-Warmup shapes (``warmup_shape=`` on every ``warmup_*`` schedule), with ``I`` the init value, ``P`` the peak,
-``W`` the warmup length and ``p = t / W``:
+Warmup shapes (``warmup_shape=`` wherever a warmup is chosen), with ``I`` the init value, ``P`` the peak, ``W`` the
+warmup length and ``p = t / W``:
 
 * ``"linear"``: ``I + (P - I) p`` (Optax's warmup; the default).
 * ``"cosine"``: ``I + (P - I) (1 - cos(pi p)) / 2``, a half-cosine ramp.
@@ -21,20 +21,24 @@ Every other shape reaches the peak exactly at count ``W``. ``W = 0`` means no wa
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from optax_warmup import _numeric as N
 from optax_warmup import _phases, _shapes
 from optax_warmup import _validate as V
+from optax_warmup._deprecation import old_warmup_spelling
 from optax_warmup._phases import Phase, PhaseSchedule
 
 Schedule = Callable[[jax.typing.ArrayLike], jax.Array]
+ArrayLike = jax.typing.ArrayLike
 
 
 def check_warmup_args(
-    init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent,
-    names=("init_value", "peak_value", "warmup_steps", "warmup_shape", "warmup_exponent"),
+    init_value: Any, peak_value: Any, warmup_steps: Any, warmup_shape: Any, warmup_exponent: Any,
+    names: tuple[str, ...] = ("init_value", "peak_value", "warmup_steps", "warmup_shape", "warmup_exponent"),
 ) -> None:
     """Checks the warmup arguments; ``names`` are the caller's names for them, used in the messages."""
     init_name, peak_name, steps_name, shape_name, exponent_name = names
@@ -53,49 +57,69 @@ def check_warmup_args(
             )
 
 
-def ramp_param(warmup_shape: str, warmup_exponent):
+def ramp_param(warmup_shape: str, warmup_exponent: Any) -> Any:
     """The phase parameter of a warmup shape: the exponent for ``"polynomial"``, 1 (plain half cosine) else."""
     return warmup_exponent if warmup_shape == "polynomial" else 1.0
 
 
-def exponential_factor(count, warmup_steps) -> jax.Array:
-    """``1 - exp(-t / tau)`` with ``tau = warmup_steps / 2``; 1 everywhere when ``warmup_steps == 0``."""
-    c = V.as_count(count)
-    w = V.sanitize_length(jnp, warmup_steps)
-    tau = jnp.where(w > 0, w / 2.0, 1.0)
-    return jnp.where(w > 0, -jnp.expm1(-c / tau), 1.0).astype(V.float_dtype())
+# --- builders (arguments already checked and clamped) ---------------------------------------------------------------
 
 
-def exponential_approach(init_value, base, count, warmup_steps) -> jax.Array:
-    """The ``"exponential"`` warmup over a value: ``I + (base - I) (1 - exp(-t / tau))``, ``tau = W / 2``."""
-    init = V.sanitize_value(jnp, init_value)
-    return (init + (base - init) * exponential_factor(count, warmup_steps)).astype(V.float_dtype())
+def exponential_overlay(schedule: PhaseSchedule, init: Any, w: Any) -> PhaseSchedule:
+    """The ``"exponential"`` warmup over a schedule: ``I + (S(t) - I) (1 - exp(-2 t / W))``; nothing when W is 0."""
+    if N.is_const(w) or not V.is_traced(w):
+        if float(w) == 0.0:
+            return schedule
+    return _phases.overlay(schedule, init, _phases.SATURATE, 0.0, w / 2.0, 0.0, 1.0)
 
 
-def warmup_then(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent, rest: Sequence[Phase]):
-    """A warmup phase from ``init_value`` to ``peak_value`` followed by the phases ``rest``."""
-    check_warmup_args(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent)
+def ramp_then(init: Any, peak: Any, w: Any, warmup_shape: str, warmup_exponent: Any,
+              rest: Sequence[Phase]) -> PhaseSchedule:
+    """A warmup from ``init`` to ``peak`` over ``w`` steps followed by the phases ``rest`` (all clamped)."""
     if warmup_shape != "exponential":
-        ramp = Phase(warmup_steps, init_value, peak_value, warmup_shape, ramp_param(warmup_shape, warmup_exponent))
-        return _phases.phase_schedule([ramp, *rest])
-    base = _phases.phase_schedule([Phase(warmup_steps, peak_value, peak_value), *rest])
-    return exponential_overlay(base, init_value, warmup_steps)
+        ramp = Phase(w, init, peak, warmup_shape, ramp_param(warmup_shape, warmup_exponent))
+        return _phases.from_phases([ramp, *rest])
+    return exponential_overlay(_phases.from_phases([Phase(w, peak, peak), *rest]), init, w)
 
 
-def exponential_overlay(base: Schedule, init_value, warmup_steps) -> Schedule:
-    def schedule(count):
-        return exponential_approach(init_value, base(count), count, warmup_steps)
+def warmup_in_front(schedule: PhaseSchedule, target: Any, init: Any, w: Any, warmup_shape: str,
+                    warmup_exponent: Any) -> PhaseSchedule:
+    """A ramp from ``init`` to ``target`` over ``w`` steps, then ``schedule`` shifted by ``w`` (all clamped)."""
+    if warmup_shape != "exponential":
+        ramp = _phases.from_phases([Phase(w, init, target, warmup_shape, ramp_param(warmup_shape, warmup_exponent))])
+        return _phases.join([ramp, schedule], [w])
+    hold = _phases.from_phases([Phase(w, target, target)])
+    return exponential_overlay(_phases.join([hold, schedule], [w]), init, w)
 
-    return schedule
+
+def factor_layer(schedule: PhaseSchedule, w: Any, init_factor: Any, warmup_shape: str,
+                 warmup_exponent: Any) -> PhaseSchedule:
+    """``schedule`` times the warmup factor from ``init_factor`` to 1 over ``w`` steps (all clamped)."""
+    if not V.is_traced(w) and float(w) == 0.0:
+        return schedule
+    if warmup_shape == "exponential":
+        return _phases.overlay(schedule, 0.0, _phases.SATURATE, 0.0, w / 2.0, init_factor, 1.0)
+    return _phases.overlay(schedule, 0.0, warmup_shape, 0.0, w, init_factor, 1.0,
+                           ramp_param(warmup_shape, warmup_exponent))
 
 
+def as_phase_schedule(schedule: Callable) -> PhaseSchedule:
+    """Ours as it is; any other ``count -> value`` function as a one-segment schedule of the engine."""
+    return schedule if isinstance(schedule, PhaseSchedule) else _phases.from_function(schedule)
+
+
+# --- public -----------------------------------------------------------------------------------------------------
+
+
+@old_warmup_spelling("init_value", "peak_value", "warmup_steps", "shape", "exponent")
 def warmup_schedule(
-    init_value: jax.typing.ArrayLike,
-    peak_value: jax.typing.ArrayLike,
-    warmup_steps: jax.typing.ArrayLike,
-    shape: str = "linear",
-    exponent: jax.typing.ArrayLike = 2.0,
-) -> Schedule:
+    init_value: ArrayLike,
+    peak_value: ArrayLike,
+    warmup_steps: ArrayLike,
+    *,
+    warmup_shape: str = "linear",
+    warmup_exponent: ArrayLike = 2.0,
+) -> PhaseSchedule:
     r"""A warmup that ramps from ``init_value`` to ``peak_value`` over ``warmup_steps``, then holds the peak.
 
     .. math::
@@ -108,30 +132,32 @@ def warmup_schedule(
       init_value: value at count 0.
       peak_value: value held from ``warmup_steps`` on.
       warmup_steps: length of the ramp; 0 means the peak from count 0.
-      shape: ``"linear"``, ``"cosine"``, ``"polynomial"``, ``"geometric"`` or ``"exponential"``.
-      exponent: the power ``k`` of the ``"polynomial"`` shape ``(t / W)**k``.
+      warmup_shape: ``"linear"``, ``"cosine"``, ``"polynomial"``, ``"geometric"`` or ``"exponential"``.
+      warmup_exponent: the power ``k`` of the ``"polynomial"`` shape ``(t / W)**k``.
 
     Returns:
       A schedule ``count -> value``. Every numeric argument may be a traced array.
 
     Example:
       >>> import optax_warmup as ow
-      >>> s = ow.warmup_schedule(0.0, 1.0, 100, shape="cosine")
+      >>> s = ow.warmup_schedule(0.0, 1.0, 100, warmup_shape="cosine")
       >>> float(s(50)), float(s(100)), float(s(1000))
       (0.5, 1.0, 1.0)
     """
-    check_warmup_args(init_value, peak_value, warmup_steps, shape, exponent,
-                      names=("init_value", "peak_value", "warmup_steps", "shape", "exponent"))
-    return warmup_then(init_value, peak_value, warmup_steps, shape, exponent, [])
+    check_warmup_args(init_value, peak_value, warmup_steps, warmup_shape, warmup_exponent)
+    return ramp_then(V.clamp_value(init_value), V.clamp_value(peak_value), V.clamp_length(warmup_steps),
+                     warmup_shape, V.clamp_exponent(warmup_exponent), [])
 
 
+@old_warmup_spelling("warmup_steps", "shape", "init_factor", "exponent")
 def warmup_factor(
-    warmup_steps: jax.typing.ArrayLike,
-    shape: str = "linear",
-    init_factor: jax.typing.ArrayLike = 0.0,
-    exponent: jax.typing.ArrayLike = 2.0,
-) -> Schedule:
-    """The unit warmup ``count -> factor``: ``warmup_schedule(init_factor, 1.0, warmup_steps, shape, exponent)``.
+    warmup_steps: ArrayLike,
+    init_factor: ArrayLike = 0.0,
+    *,
+    warmup_shape: str = "linear",
+    warmup_exponent: ArrayLike = 2.0,
+) -> PhaseSchedule:
+    """The unit warmup ``count -> factor``: ``warmup_schedule(init_factor, 1.0, warmup_steps, ...)``.
 
     Multiply any rate by it; it is what ``scale_by_warmup`` and ``warmup_overlay`` apply.
 
@@ -140,26 +166,30 @@ def warmup_factor(
       >>> float(ow.warmup_factor(4)(1))
       0.25
     """
-    check_warmup_args(init_factor, 1.0, warmup_steps, shape, exponent,
-                      names=("init_factor", "1.0", "warmup_steps", "shape", "exponent"))
-    return warmup_schedule(init_factor, 1.0, warmup_steps, shape, exponent)
+    check_warmup_args(init_factor, 1.0, warmup_steps, warmup_shape, warmup_exponent,
+                      names=("init_factor", "1.0", "warmup_steps", "warmup_shape", "warmup_exponent"))
+    return ramp_then(V.clamp_value(init_factor), 1.0, V.clamp_length(warmup_steps), warmup_shape,
+                     V.clamp_exponent(warmup_exponent), [])
 
 
+@old_warmup_spelling("schedule", "warmup_steps", "init_value", "warmup_shape")
 def with_warmup(
     schedule: Schedule,
-    warmup_steps: jax.typing.ArrayLike,
-    init_value: jax.typing.ArrayLike = 0.0,
-    warmup_shape: str = "linear",
+    warmup_steps: ArrayLike,
+    init_value: ArrayLike = 0.0,
     *,
-    warmup_exponent: jax.typing.ArrayLike = 2.0,
-) -> Schedule:
+    warmup_shape: str = "linear",
+    warmup_exponent: ArrayLike = 2.0,
+) -> PhaseSchedule:
     r"""Puts a warmup in front of any schedule, shifting the schedule by ``warmup_steps``.
 
     .. math::
       v(t) = \begin{cases} \mathrm{ramp}(I \to S(0))(t) & t < W \\ S(t - W) & t \ge W \end{cases}
 
     The ramp ends at ``schedule(0)``, so the result is continuous. For the multiplicative form that does not
-    shift the schedule, see ``warmup_overlay``.
+    shift the schedule, see ``warmup_overlay``. A schedule of this library merges with the ramp into one phase
+    list; any other callable (an Optax schedule) becomes one segment of it, evaluated only once the ramp is over
+    when the count is a scalar.
 
     Args:
       schedule: any schedule ``count -> value`` (ours or Optax's).
@@ -174,40 +204,24 @@ def with_warmup(
       >>> float(s(0)), float(s(5)), float(s(15))
       (0.0, 1.0, 0.5)
     """
-    V.check_nonnegative("warmup_steps", warmup_steps)
     if not callable(schedule):
         raise TypeError(f"schedule must be callable (count -> value), got {type(schedule).__name__}")
-    # Checked here under this function's names (warmup_schedule's messages say shape=, exponent=).
     check_warmup_args(init_value, 1.0, warmup_steps, warmup_shape, warmup_exponent)
-    target = schedule(0) if isinstance(schedule, PhaseSchedule) else None
-    if target is not None:
-        target = target if V.is_traced(target) else float(target)
-        ramp = warmup_schedule(init_value, target, warmup_steps, warmup_shape, warmup_exponent)
-        if isinstance(ramp, PhaseSchedule):
-            w = V.sanitize_length(V.xp_for(warmup_steps), warmup_steps)
-            return _phases.merge_phase_schedules([ramp, schedule], [w])
-
-    def shifted(count):
-        c = V.as_count(count)
-        w = V.sanitize_length(jnp, warmup_steps)
-        after = jnp.asarray(schedule(jnp.maximum(c - w, 0.0)), V.float_dtype())
-        peak = jnp.asarray(schedule(jnp.zeros((), V.float_dtype())), V.float_dtype())
-        if warmup_shape == "exponential":
-            return exponential_approach(init_value, after, c, w)
-        ramp = warmup_schedule(init_value, peak, w, warmup_shape, warmup_exponent)(c)
-        return jnp.where(c < w, ramp, after)
-
-    return shifted
+    target = schedule(0) if isinstance(schedule, PhaseSchedule) else schedule(jnp.zeros((), N.float_dtype()))
+    target = V.clamp_value(target if V.is_traced(target) else float(jnp.asarray(target)))
+    return warmup_in_front(as_phase_schedule(schedule), target, V.clamp_value(init_value),
+                           V.clamp_length(warmup_steps), warmup_shape, V.clamp_exponent(warmup_exponent))
 
 
+@old_warmup_spelling("schedule", "warmup_steps", "init_factor", "warmup_shape")
 def warmup_overlay(
     schedule: Schedule,
-    warmup_steps: jax.typing.ArrayLike,
-    init_factor: jax.typing.ArrayLike = 0.0,
-    warmup_shape: str = "linear",
+    warmup_steps: ArrayLike,
+    init_factor: ArrayLike = 0.0,
     *,
-    warmup_exponent: jax.typing.ArrayLike = 2.0,
-) -> Schedule:
+    warmup_shape: str = "linear",
+    warmup_exponent: ArrayLike = 2.0,
+) -> PhaseSchedule:
     r"""Multiplies any schedule by a warmup factor, without shifting it: ``v(t) = f(t) S(t)``.
 
     ``f`` ramps from ``init_factor`` to 1 over ``warmup_steps`` (``warmup_factor``). This is how Ma & Yarats and
@@ -223,10 +237,5 @@ def warmup_overlay(
         raise TypeError(f"schedule must be callable (count -> value), got {type(schedule).__name__}")
     check_warmup_args(init_factor, 1.0, warmup_steps, warmup_shape, warmup_exponent,
                       names=("init_factor", "1.0", "warmup_steps", "warmup_shape", "warmup_exponent"))
-    factor = warmup_factor(warmup_steps, warmup_shape, init_factor, warmup_exponent)
-
-    def overlaid(count):
-        # A huge traced init_factor times a huge value would overflow to inf: clamp like every other value.
-        return V.sanitize_value(jnp, factor(count) * jnp.asarray(schedule(count), V.float_dtype()))
-
-    return overlaid
+    return factor_layer(as_phase_schedule(schedule), V.clamp_length(warmup_steps), V.clamp_value(init_factor),
+                        warmup_shape, V.clamp_exponent(warmup_exponent))

@@ -169,7 +169,8 @@ def _is_main_process() -> bool:
 
 def parse_schedule_call(spec: str):
     """'name(k=v, ...)' -> (factory, args, kwargs), without eval: the call is parsed with `ast` and every
-    argument must be a literal. `name` is a public schedule of optax_warmup; `optax.name` is Optax's."""
+    argument must be a literal. `name` is a schedule of optax_warmup (its registry of factories); `optax.name`
+    is Optax's."""
     try:
         node = ast.parse(spec.strip(), mode="eval").body
     except SyntaxError as e:
@@ -186,7 +187,12 @@ def parse_schedule_call(spec: str):
         raise ValueError(f"schedule must be a plain name or optax.name, got {ast.unparse(func)!r}")
     if name.startswith("_"):
         raise ValueError(f"{name!r} is private")
-    factory = getattr(importlib.import_module(module), name, None)
+    if module == "optax_warmup":
+        from optax_warmup._registry import SCHEDULES
+
+        factory = SCHEDULES.get(name)
+    else:
+        factory = getattr(importlib.import_module(module), name, None)
     if not callable(factory):
         raise ValueError(f"{module} has no schedule {name!r}")
     try:
@@ -224,14 +230,10 @@ def load_schedule(spec: str):
     """A schedule spec -> (label, schedule, warmup, natural length or None). warmup: steps, None, or "peak" (a
     JSON config with a warmup: the warmup is marked up to the schedule's first maximum)."""
     if spec.endswith(".json") or os.path.isfile(spec):
+        from optax_warmup.config import from_config
+
         with open(spec) as f:
             config = json.load(f)
-        try:
-            from optax_warmup.config import from_config
-        except ImportError:
-            raise SystemExit(f"{spec}: JSON configs need optax_warmup.config.from_config, which this "
-                             "version does not have; pass a call like warmup_cosine_decay_schedule(...) "
-                             "instead") from None
         schedule = from_config(config)
         label = os.path.basename(spec)
         params = config

@@ -55,12 +55,12 @@ from typing import Any
 
 import jax
 
-from optax_warmup import _shapes, _warmup, compat
+from optax_warmup import _registry, _shapes, _warmup, compat
 from optax_warmup import _validate as V
 from optax_warmup._composite import warmup_rsqrt_schedule
 from optax_warmup._duration import UNITS as _UNITS
 from optax_warmup._duration import duration_steps, unit_of
-from optax_warmup._phases import Phase
+from optax_warmup._phases import Phase, PhaseSchedule
 
 __all__ = ["ConfiguredSchedule", "from_config", "to_config"]
 
@@ -87,15 +87,12 @@ _DECAY_SHAPES = {
 }
 
 
-class ConfiguredSchedule:
-    """A schedule built by ``from_config``: call it with a count; ``.config`` is the dict it came from."""
+class ConfiguredSchedule(PhaseSchedule):
+    """A schedule built by ``from_config``: a ``PhaseSchedule`` whose ``.config`` is the dict it came from."""
 
-    def __init__(self, schedule: Callable, config: dict):
-        self._schedule = schedule
+    def __init__(self, schedule: PhaseSchedule, config: dict):
+        super().__init__(schedule.begins, schedule.base, schedule.fns, schedule.layers)
         self.config = config
-
-    def __call__(self, count) -> jax.Array:
-        return self._schedule(count)
 
     def __repr__(self) -> str:
         return f"ConfiguredSchedule({self.config!r})"
@@ -129,7 +126,7 @@ def _steps(path: str, spec: Any, cfg: Mapping, total=None):
     return duration_steps(spec, total, name=path, units=cfg, units_name="config")
 
 
-def _library_schedule(cfg: Mapping) -> tuple[Callable, dict]:
+def _library_schedule(cfg: Mapping) -> tuple[PhaseSchedule, dict]:
     _check_keys("config", cfg, _TOP_KEYS)
     if "peak" not in cfg:
         raise _err("config['peak']", "is required (the peak learning rate)")
@@ -206,7 +203,11 @@ def _library_schedule(cfg: Mapping) -> tuple[Callable, dict]:
             warmup_exponent=warmup["exponent"],
         )
     else:
-        rest = [Phase(s, peak, peak)]
+        _warmup.check_warmup_args(warmup["init"], peak, w, warmup["shape"], warmup["exponent"],
+                                  names=("config['warmup']['init']", "config['peak']", "config['warmup']['length']",
+                                         "config['warmup']['shape']", "config['warmup']['exponent']"))
+        top = V.clamp_value(peak)
+        rest = [Phase(V.clamp_length(s), top, top)]
         if shape != "constant":
             d = (
                 _steps("config['decay']['length']", decay["length"], cfg, total)
@@ -216,8 +217,10 @@ def _library_schedule(cfg: Mapping) -> tuple[Callable, dict]:
             if not V.is_traced(d) and d < 0:
                 raise _err("config['total']", f"is shorter than warmup ({w}) + stable ({s}) steps")
             phase_shape, _ = _DECAY_SHAPES[shape]
-            rest.append(Phase(d, peak, end, phase_shape, decay.get("exponent", 1.0)))
-        schedule = _warmup.warmup_then(warmup["init"], peak, w, warmup["shape"], warmup["exponent"], rest)
+            rest.append(Phase(V.clamp_length(d), top, V.clamp_value(end), phase_shape,
+                              V.clamp_exponent(decay.get("exponent", 1.0))))
+        schedule = _warmup.ramp_then(V.clamp_value(warmup["init"]), top, V.clamp_length(w), warmup["shape"],
+                                     V.clamp_exponent(warmup["exponent"]), rest)
     normalized = {k: copy.deepcopy(cfg[k]) for k in _TOP_KEYS if k in cfg}
     normalized.update(warmup=warmup, decay=decay, stable=cfg.get("stable", 0))
     return schedule, normalized
@@ -266,16 +269,11 @@ def from_config(config: Mapping[str, Any]) -> ConfiguredSchedule:
     return ConfiguredSchedule(schedule, normalized)
 
 
-def _named_library_schedule(name: str) -> Callable:
-    import optax_warmup
-
-    public = getattr(optax_warmup, "__all__", ())
-    fn = getattr(optax_warmup, name, None) if name in public else None
-    if fn is None or not callable(fn) or isinstance(fn, type) or name in ("phase_schedule", "join_schedules"):
-        options = sorted(n for n in public if n.endswith(("_schedule", "_decay")) and n != "phase_schedule")
-        raise _err(
-            "config['schedule']", f"must name a public schedule of optax_warmup ({options}), got {name!r}"
-        )
+def _named_library_schedule(name: str) -> Callable[..., PhaseSchedule]:
+    fn = _registry.SCHEDULES.get(name)
+    if fn is None:
+        options = sorted(_registry.SCHEDULES)
+        raise _err("config['schedule']", f"must name a schedule of optax_warmup ({options}), got {name!r}")
     return fn
 
 

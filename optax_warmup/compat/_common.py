@@ -7,21 +7,26 @@ around denominators, logs and powers) so that no traced input makes the output N
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ParamSpec
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from optax_warmup import _validate as V
+from optax_warmup._phases import PhaseSchedule, from_function
 from optax_warmup._shapes import safe_pow
 
 Schedule = Callable[[jax.typing.ArrayLike], jax.Array]
+P = ParamSpec("P")
 
 __all__ = [
     "Schedule",
     "as_count",
+    "engine_schedule",
     "check_in_range",
     "concrete_value",
     "finite",
@@ -33,6 +38,21 @@ __all__ = [
 ]
 
 as_count = V.as_count
+
+
+def engine_schedule(build: Callable[P, Schedule]) -> Callable[P, PhaseSchedule]:
+    """A peer's ``<peer>_schedule`` returning the engine's object: its closed form as one function segment.
+
+    The peer formula is kept as it is (it sees the count unchanged); as a ``PhaseSchedule`` it joins other
+    schedules of the library (``join_schedules``, ``with_warmup``) like every other schedule.
+    """
+
+    @functools.wraps(build)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> PhaseSchedule:
+        return from_function(build(*args, **kwargs))
+
+    wrapper.__signature__ = inspect.signature(build).replace(return_annotation="PhaseSchedule")  # type: ignore[attr-defined]
+    return wrapper
 
 
 def finite(x) -> jax.Array:

@@ -27,6 +27,7 @@ from optax_warmup.compat._common import (
     Schedule,
     as_count,
     concrete_value,
+    engine_schedule,
     finite,
     require,
     safe_div,
@@ -267,6 +268,7 @@ def _wsd(
     return _schedule(learning_rate, f)
 
 
+@engine_schedule
 def hf_schedule(
     name: str,
     learning_rate,

@@ -19,6 +19,7 @@ from optax_warmup.compat._common import (
     Schedule,
     as_count,
     check_in_range,
+    engine_schedule,
     finite,
     floor_div,
     safe_div,
@@ -205,6 +206,7 @@ _BUILDERS = {
 }
 
 
+@engine_schedule
 def keras_schedule(name: str, **kwargs) -> Schedule:
     r"""``keras.optimizers.schedules.<name>(**kwargs)`` as a pure function ``count -> lr``.
 

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optax_warmup import _validate as V
-from optax_warmup.compat._common import Schedule, as_count, check_in_range, finite
+from optax_warmup.compat._common import Schedule, as_count, check_in_range, engine_schedule, finite
 
 PYTORCH_WARMUP_NAMES = (
     "LinearWarmup",
@@ -115,6 +115,7 @@ def _radam(beta2):
     return factor
 
 
+@engine_schedule
 def pytorch_warmup_schedule(name: str, learning_rate, **kwargs) -> Schedule:
     r"""``learning_rate`` dampened as by ``pytorch_warmup.<name>(optimizer, ...)``: ``count -> lr * omega``.
 

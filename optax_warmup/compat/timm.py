@@ -24,6 +24,7 @@ from optax_warmup.compat._common import (
     Schedule,
     as_count,
     check_in_range,
+    engine_schedule,
     finite,
     floor_div,
     safe_div,
@@ -141,6 +142,7 @@ def _validate(name, p):
         raise ValueError(f"warmup_prefix must be a bool, got {p['warmup_prefix']!r}")
 
 
+@engine_schedule
 def timm_schedule(name: str, learning_rate, **kwargs) -> Schedule:
     r"""The LR of timm's ``<Name>LRScheduler(optimizer, t_in_epochs=False, **kwargs)`` as ``count -> lr``.
 

@@ -35,6 +35,7 @@ from optax_warmup.compat._common import (
     as_count,
     check_in_range,
     concrete_value,
+    engine_schedule,
     finite,
     floor_div,
     safe_div,
@@ -375,6 +376,7 @@ _BUILDERS = {
 }
 
 
+@engine_schedule
 def torch_schedule(name: str, learning_rate=None, **kwargs) -> Schedule:
     r"""The learning rate of ``torch.optim.lr_scheduler.<name>(optimizer, **kwargs)`` as ``count -> lr``.
 
