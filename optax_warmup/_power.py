@@ -102,9 +102,9 @@ def power_schedule(
 
     Example:
       >>> import optax_warmup as ow
-      >>> s = ow.power_schedule(0.02, 100, 1000, 100, batch_size=1024, seq_len=4096)
-      >>> [round(float(s(c)), 6) for c in (50, 100, 400, 900, 1000)]
-      [0.001651, 0.003303, 0.001631, 0.00107, 0.0]
+      >>> s = ow.power_schedule(0.02, 1000, 100_000, 10_000, batch_size=32, seq_len=512)
+      >>> [round(float(s(c)), 6) for c in (500, 1000, 10_000, 90_000, 95_000, 100_000)]
+      [0.01, 0.02, 0.009518, 0.003104, 0.001172, 0.0]
 
     References:
       Shen et al., `Power Scheduler: A Batch Size and Token Number Agnostic Learning Rate Scheduler

@@ -1218,6 +1218,69 @@ add(
     )
 )
 
+# --- the power scheduler (Shen et al. 2024) ------------------------------------------------------------------------
+
+POWER_STEPS = st.one_of(st.sampled_from([0, 1, 2, 10, 100]), st.integers(0, 3000), st.just(10**6))
+
+
+@st.composite
+def _power_hp(draw):
+    init, end = draw(levels(2))
+    w, d, extra = draw(POWER_STEPS), draw(POWER_STEPS), draw(POWER_STEPS)
+    return {
+        "init_value": init,
+        "end_value": end,
+        "peak_value": draw(POS_VALUES),
+        "warmup_steps": w,
+        "decay_steps": d,
+        "total_steps": w + d + extra + 1,
+        "batch_size": draw(st.one_of(st.sampled_from([1, 32, 1024]), st.integers(1, 4096))),
+        "seq_len": draw(st.one_of(st.sampled_from([1, 128, 4096]), st.integers(1, 8192))),
+        "a": draw(st.one_of(st.sampled_from([4.6, 4.0, 1e-3]), st.floats(0.1, 10.0)).map(f32)),
+        "b": draw(st.one_of(st.sampled_from([-0.51, -0.5, -1.0]), st.floats(-2.0, -0.01)).map(f32)),
+    }
+
+
+def power_eta(hp, steps):
+    """The paper's capped power law min(lr_max, batch * a * T**b) at ``steps`` steps, in float64 (cap at 0)."""
+    if steps <= 0:
+        return hp["peak_value"]
+    tokens = float(steps) * hp["batch_size"] * hp["seq_len"]
+    return min(hp["peak_value"], hp["batch_size"] * hp["a"] * tokens ** hp["b"])
+
+
+def _power_exact(hp):
+    w, n, d = hp["warmup_steps"], hp["total_steps"], hp["decay_steps"]
+    out = [(w, power_eta(hp, w)), (n, hp["end_value"])]
+    if w < n - d and d > 0:  # the decay starts at the power law's value there
+        out.append((n - d, power_eta(hp, n - d)))
+    return out
+
+
+for _decay_shape in ("exponential", "linear"):
+    add(
+        Case(
+            f"power_schedule[{_decay_shape}]",
+            build=lambda hp, ds=_decay_shape: ow.power_schedule(
+                hp["peak_value"],
+                hp["warmup_steps"],
+                hp["total_steps"],
+                hp["decay_steps"],
+                batch_size=hp["batch_size"],
+                seq_len=hp["seq_len"],
+                a=hp["a"],
+                b=hp["b"],
+                init_value=hp["init_value"],
+                end_value=hp["end_value"],
+                decay_shape=ds,
+            ),
+            hparams=_power_hp(),
+            value_range=lambda hp: _rng(hp["init_value"], hp["end_value"], hp["peak_value"], 0.0),
+            warmup=lambda hp: (hp["warmup_steps"], hp["init_value"], power_eta(hp, hp["warmup_steps"])),
+            exact=_power_exact,
+        )
+    )
+
 CASE_IDS = [c.name for c in CASES]
 DROP_INS = [c for c in CASES if c.optax is not None]
 

@@ -41,8 +41,8 @@ def linear_factor(progress, warmup_steps):
 def test_without_spikes_it_is_scale_by_warmup():
     grads = as_grads(calm_norms(40))
     inner = optax.adam(1e-2)
-    _, (updates, factors, progress, spikes) = simulate(ow.adaptive_warmup(inner, 16, shape="cosine"), grads)
-    _, (ref, ref_factors, _, _) = simulate_plain(optax.chain(inner, ow.scale_by_warmup(16, shape="cosine")), grads)
+    _, (updates, factors, progress, spikes) = simulate(ow.adaptive_warmup(inner, 16, warmup_shape="cosine"), grads)
+    _, (ref, ref_factors, _, _) = simulate_plain(optax.chain(inner, ow.scale_by_warmup(16, warmup_shape="cosine")), grads)
     np.testing.assert_array_equal(factors, ref_factors)
     np.testing.assert_allclose(updates, ref, rtol=1e-6)  # XLA may fuse Adam's arithmetic differently: ~1 ulp
     np.testing.assert_array_equal(progress, np.minimum(np.arange(1, 41), 16))
@@ -241,7 +241,7 @@ def test_traced_bad_hyperparameters_are_clamped():
         (dict(warmup_steps=10, backoff=1.5), "backoff"),
         (dict(warmup_steps=10, backoff_steps=-2), "backoff_steps"),
         (dict(warmup_steps=10, min_observations=-1), "min_observations"),
-        (dict(warmup_steps=10, shape="zigzag"), "shape"),
+        (dict(warmup_steps=10, warmup_shape="zigzag"), "warmup_shape"),
     ],
 )
 def test_bad_concrete_hyperparameters_raise(kwargs, name):

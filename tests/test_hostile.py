@@ -38,6 +38,7 @@ UNIT_CLOSED = "[0, 1]"  # backoff
 RATIO = ">= 1"  # norm_ratio, loss_ratio, every_k
 THRESHOLD = ">= 4"  # radam threshold
 NONNEG_OR_SCHEDULE = "nonneg or schedule"  # max_norm
+NEGATIVE = "< 0"  # the power scheduler's exponent b
 TRANSFORMATION = "transformation"  # adaptive_warmup's inner (None allowed)
 
 NUMERIC = {
@@ -53,6 +54,7 @@ NUMERIC = {
     RATIO,
     THRESHOLD,
     NONNEG_OR_SCHEDULE,
+    NEGATIVE,
 }
 
 # What a function returns, for the traced test: a schedule (default), a transformation, an every_k schedule
@@ -256,19 +258,18 @@ TABLE: dict[str, tuple] = {
         },
     ),
     "scale_by_schedule_f32": (ow.scale_by_schedule_f32, {"step_size_fn": (ow.constant_schedule(1.0), CALLABLE)}),
-    "untuned_warmup": (ow.untuned_warmup, {"b2": (0.999, UNIT_OPEN), "shape": ("linear", CHOICE)}),
-    "untuned_warmup_steps": (ow.untuned_warmup_steps, {"b2": (0.999, UNIT_OPEN), "shape": ("linear", CHOICE)}),
+    "untuned_warmup": (ow.untuned_warmup, {"b2": (0.999, UNIT_OPEN), "warmup_shape": ("linear", CHOICE)}),
+    "untuned_warmup_steps": (
+        ow.untuned_warmup_steps, {"b2": (0.999, UNIT_OPEN), "warmup_shape": ("linear", CHOICE)}
+    ),
     "radam_warmup": (ow.radam_warmup, {"b2": (0.999, UNIT_OPEN), "threshold": (5.0, THRESHOLD)}),
     "scale_by_warmup": (
         ow.scale_by_warmup,
-        {
-            "warmup_steps": (10, NONNEG),
-            "init_value": (0.0, VALUE),
-            "shape": ("linear", CHOICE),
-            "exponent": (2.0, NONNEG),
-        },
+        {"warmup_steps": (10, NONNEG), "init_value": (0.0, VALUE), **WARMUP},
     ),
-    "scale_by_untuned_warmup": (ow.scale_by_untuned_warmup, {"b2": (0.999, UNIT_OPEN), "shape": ("linear", CHOICE)}),
+    "scale_by_untuned_warmup": (
+        ow.scale_by_untuned_warmup, {"b2": (0.999, UNIT_OPEN), "warmup_shape": ("linear", CHOICE)}
+    ),
     "scale_by_radam_warmup": (ow.scale_by_radam_warmup, {"b2": (0.999, UNIT_OPEN), "threshold": (5.0, THRESHOLD)}),
     "scale_by_factor_schedule": (ow.scale_by_factor_schedule, {"factor_schedule": (ow.warmup_factor(10), CALLABLE)}),
     "clip_by_global_norm_schedule": (ow.clip_by_global_norm_schedule, {"max_norm": (1.0, NONNEG_OR_SCHEDULE)}),
@@ -278,8 +279,7 @@ TABLE: dict[str, tuple] = {
             "init_every_k": (1, RATIO),
             "peak_every_k": (4, RATIO),
             "warmup_steps": (30, NONNEG),
-            "shape": ("linear", CHOICE),
-            "exponent": (2.0, NONNEG),
+            **WARMUP,
         },
     ),
     "adaptive_warmup": (
@@ -288,8 +288,7 @@ TABLE: dict[str, tuple] = {
             "inner": (None, TRANSFORMATION),
             "warmup_steps": (10, NONNEG),
             "init_value": (0.0, VALUE),
-            "shape": ("linear", CHOICE),
-            "exponent": (2.0, NONNEG),
+            **WARMUP,
             "decay": (0.99, UNIT_OPEN),
             "zscore": (4.0, NONNEG),
             "norm_ratio": (2.0, RATIO),
@@ -312,21 +311,28 @@ TABLE: dict[str, tuple] = {
     "phase_schedule": (ow.phase_schedule, {"phases": ([ow.Phase(10, 0.0, 1.0)], STRUCTURE)}),
     "warmup_schedule": (
         ow.warmup_schedule,
-        {
-            "init_value": (0.0, VALUE),
-            "peak_value": (1.0, VALUE),
-            "warmup_steps": (10, NONNEG),
-            "shape": ("linear", CHOICE),
-            "exponent": (2.0, NONNEG),
-        },
+        {"init_value": (0.0, VALUE), "peak_value": (1.0, VALUE), "warmup_steps": (10, NONNEG), **WARMUP},
     ),
     "warmup_factor": (
         ow.warmup_factor,
+        {"warmup_steps": (10, NONNEG), "init_factor": (0.0, VALUE), **WARMUP},
+    ),
+    "power_schedule": (
+        ow.power_schedule,
         {
+            "peak_value": (0.02, POS),
             "warmup_steps": (10, NONNEG),
-            "shape": ("linear", CHOICE),
-            "init_factor": (0.0, VALUE),
-            "exponent": (2.0, NONNEG),
+            "total_steps": (100, OPTIONAL_POS),
+            "decay_steps": (10, NONNEG),
+            "batch_size": (32, POS),
+            "seq_len": (128, OPTIONAL_POS),
+            "tokens_per_step": (None, OPTIONAL_POS),
+            "a": (4.6, POS),
+            "b": (-0.51, NEGATIVE),
+            "init_value": (0.0, VALUE),
+            "end_value": (0.0, VALUE),
+            "decay_shape": ("exponential", CHOICE),
+            **WARMUP,
         },
     ),
     "with_warmup": (
@@ -381,6 +387,7 @@ OUT_OF_RANGE = {
     RATIO: [0.5, 0.0, -1.0],
     THRESHOLD: [3.9, -1.0],
     NONNEG_OR_SCHEDULE: [-1.0],
+    NEGATIVE: [0.0, 0.5],
 }
 # Values allowed although unusual: each must give a finite schedule.
 ALLOWED = {
@@ -396,6 +403,7 @@ ALLOWED = {
     RATIO: [1.0, 1e6],
     THRESHOLD: [4.0, 100.0],
     NONNEG_OR_SCHEDULE: [0.0, 1e30, math.inf, ow.constant_schedule(2.0)],
+    NEGATIVE: [-1e-6, -0.51, -10.0],
 }
 
 
@@ -450,6 +458,12 @@ ALLOWED_HERE = {
         (n, "warmup_steps"): [0.0, 99.5]
         for n in ("warmup_cosine_decay_schedule", "warmup_linear_decay_schedule", "warmup_polynomial_decay_schedule")
     },
+    # warmup + decay <= total (10 + 10 <= 100); tokens_per_step, when given with seq_len, is batch_size * seq_len.
+    ("power_schedule", "warmup_steps"): [0.0, 90.0],
+    ("power_schedule", "decay_steps"): [0.0, 90.0],
+    ("power_schedule", "total_steps"): [20.0, 1e9],  # None (no decay) needs decay_steps=0: test_schedules
+    ("power_schedule", "seq_len"): [1e-6, 1e9],
+    ("power_schedule", "tokens_per_step"): [None, 4096.0],
 }
 
 
@@ -625,9 +639,34 @@ STRUCTURE_CASES = [
     (ow.linear_onecycle_schedule, dict(transition_steps=100, peak_value=1.0, pct_final=1.5), ValueError, "pct_final"),
     (
         ow.warmup_schedule,
-        dict(init_value=0.0, peak_value=1.0, warmup_steps=10, shape="geometric"),
+        dict(init_value=0.0, peak_value=1.0, warmup_steps=10, warmup_shape="geometric"),
         ValueError,
         "init_value",
+    ),
+    # The power scheduler: tokens from seq_len or tokens_per_step (consistent if both), decay needs a total.
+    (
+        ow.power_schedule,
+        dict(peak_value=0.02, warmup_steps=10, batch_size=32),
+        ValueError,
+        "seq_len",
+    ),
+    (
+        ow.power_schedule,
+        dict(peak_value=0.02, warmup_steps=10, batch_size=32, seq_len=128, tokens_per_step=1000),
+        ValueError,
+        "tokens_per_step",
+    ),
+    (
+        ow.power_schedule,
+        dict(peak_value=0.02, warmup_steps=10, decay_steps=5, batch_size=32, seq_len=128),
+        ValueError,
+        "total_steps",
+    ),
+    (
+        ow.power_schedule,
+        dict(peak_value=0.02, warmup_steps=60, total_steps=100, decay_steps=50, batch_size=32, seq_len=128),
+        ValueError,
+        "total_steps",
     ),
     (
         ow.warmup_stable_decay_schedule,

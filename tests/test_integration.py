@@ -128,7 +128,7 @@ def test_concrete_bad_values_raise_naming_the_argument():
     with pytest.raises(ValueError, match="warmup_shape"):
         ow.warmup_constant_schedule(0.0, 1.0, 10, warmup_shape="sigmoid")
     with pytest.raises(ValueError, match="init_value"):
-        ow.warmup_schedule(0.0, 1.0, 10, shape="geometric")
+        ow.warmup_schedule(0.0, 1.0, 10, warmup_shape="geometric")
     with pytest.raises(ValueError, match="len"):
         ow.join_schedules([ow.constant_schedule(1.0)] * 3, [10])
 

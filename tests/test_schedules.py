@@ -28,20 +28,20 @@ def test_warmup_shapes_closed_forms():
         "exponential": I + (P - I) * (1 - np.exp(-t / (W / 2))),
     }
     for shape, want in expected.items():
-        got = values(ow.warmup_schedule(I, P, W, shape=shape, exponent=3.0), t)
+        got = values(ow.warmup_schedule(I, P, W, warmup_shape=shape, warmup_exponent=3.0), t)
         np.testing.assert_allclose(got, want, rtol=2e-6, err_msg=shape)
 
 
 @pytest.mark.parametrize("shape", ["linear", "cosine", "polynomial", "geometric"])
 def test_non_exponential_shapes_reach_peak_exactly_at_warmup_steps(shape):
-    s = ow.warmup_schedule(0.01, 0.7, 37, shape=shape)
+    s = ow.warmup_schedule(0.01, 0.7, 37, warmup_shape=shape)
     assert float(s(37)) == np.float32(0.7)
     assert float(s(36)) < np.float32(0.7)
     assert float(s(10**6)) == np.float32(0.7)
 
 
 def test_exponential_shape_tau_is_half_the_warmup():
-    s = ow.warmup_schedule(0.0, 1.0, 200, shape="exponential")
+    s = ow.warmup_schedule(0.0, 1.0, 200, warmup_shape="exponential")
     np.testing.assert_allclose(float(s(200)), 1 - math.exp(-2), rtol=1e-6)
     np.testing.assert_allclose(float(s(100)), 1 - math.exp(-1), rtol=1e-6)
 
@@ -62,7 +62,7 @@ def test_zero_warmup_starts_at_peak_for_every_shape():
 
 
 def test_warmup_factor():
-    f = ow.warmup_factor(8, shape="linear", init_factor=0.2)
+    f = ow.warmup_factor(8, init_factor=0.2, warmup_shape="linear")
     np.testing.assert_allclose(values(f, [0, 4, 8, 100]), [0.2, 0.6, 1.0, 1.0], rtol=1e-6)
 
 
@@ -239,15 +239,15 @@ def test_join_cuts_a_long_piece_short_and_holds_a_short_one():
 
 @pytest.mark.parametrize("shape", ["linear", "cosine", "polynomial", "geometric"])
 def test_every_shape_starts_exactly_at_init_value(shape):
-    assert float(ow.warmup_schedule(0.1, 1.0, 10, shape=shape)(0)) == np.float32(0.1)
+    assert float(ow.warmup_schedule(0.1, 1.0, 10, warmup_shape=shape)(0)) == np.float32(0.1)
     assert float(ow.polynomial_schedule(0.1, 1.0, 2, 10)(0)) == np.float32(0.1)
     assert float(ow.cosine_decay_schedule(0.1, 10, alpha=3.0)(0)) == np.float32(0.1)
 
 
 def test_error_messages_use_the_callers_argument_names():
-    with pytest.raises(ValueError, match=r"^shape must be one of"):
-        ow.warmup_schedule(0.0, 1.0, 10, shape="sigmoid")
+    with pytest.raises(ValueError, match=r"^warmup_shape must be one of"):
+        ow.warmup_schedule(0.0, 1.0, 10, warmup_shape="sigmoid")
     with pytest.raises(ValueError, match=r"^init_factor"):
         ow.warmup_factor(10, init_factor=float("nan"))
-    with pytest.raises(ValueError, match=r"^exponent"):
-        ow.warmup_factor(10, shape="polynomial", exponent=-1.0)
+    with pytest.raises(ValueError, match=r"^warmup_exponent"):
+        ow.warmup_factor(10, warmup_shape="polynomial", warmup_exponent=-1.0)

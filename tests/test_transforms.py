@@ -49,7 +49,7 @@ SHAPE_FACTORS = {
 def test_scale_by_warmup_is_factor_times_inner_update(wrap, shape):
     w, expected = 8, SHAPE_FACTORS[shape]
     inner = optax.adam(0.1)
-    tx = optax.chain(inner, ow.scale_by_warmup(w, shape=shape))
+    tx = optax.chain(inner, ow.scale_by_warmup(w, warmup_shape=shape))
     params = jnp.array([1.0, -2.0, 0.5])
     grads = [jnp.array([0.3, -1.0, 2.0]) * (i + 1) for i in range(12)]
     state, inner_state = tx.init(params), inner.init(params)
@@ -135,8 +135,8 @@ def test_scale_by_warmup_gradient_with_respect_to_warmup_steps():
     [
         (dict(warmup_steps=-1), "warmup_steps"),
         (dict(warmup_steps=10, init_value=float("nan")), "init_value"),
-        (dict(warmup_steps=10, shape="sawtooth"), "shape"),
-        (dict(warmup_steps=10, exponent=-2.0), "exponent"),
+        (dict(warmup_steps=10, warmup_shape="sawtooth"), "warmup_shape"),
+        (dict(warmup_steps=10, warmup_exponent=-2.0), "warmup_exponent"),
     ],
 )
 def test_scale_by_warmup_rejects_bad_concrete_values(kwargs, name):
@@ -165,7 +165,7 @@ def test_scale_by_warmup_clamps_bad_traced_values():
 @pytest.mark.parametrize("b2, linear, tau", [(0.999, 2000, 1000), (0.99, 200, 100), (0.98, 100, 50), (0.95, 40, 20)])
 def test_untuned_warmup_steps(b2, linear, tau):
     assert ow.untuned_warmup_steps(b2) == pytest.approx(linear, rel=1e-12)
-    assert ow.untuned_warmup_steps(b2, shape="exponential") == pytest.approx(tau, rel=1e-12)
+    assert ow.untuned_warmup_steps(b2, warmup_shape="exponential") == pytest.approx(tau, rel=1e-12)
     traced = jax.jit(ow.untuned_warmup_steps)(b2)
     assert float(traced) == pytest.approx(linear, rel=1e-4)  # b2 rounded to float32
 
@@ -178,7 +178,7 @@ def test_untuned_linear_warmup_counts_from_one():
 
 
 def test_untuned_exponential_warmup():
-    f = ow.untuned_warmup(0.999, shape="exponential")
+    f = ow.untuned_warmup(0.999, warmup_shape="exponential")
     for count in (0, 1, 9, 999, 1999, 5000):
         want = 1 - math.exp(-(1 - 0.999) * (count + 1))
         assert float(f(count)) == pytest.approx(want, rel=1e-5), count
@@ -192,7 +192,7 @@ def test_untuned_warmup_vmap_over_b2():
 
 
 def test_scale_by_untuned_warmup_matches_the_factor():
-    updates, _ = run(optax.chain(optax.sgd(1.0), ow.scale_by_untuned_warmup(0.9, "exponential")), ones(5, 1))
+    updates, _ = run(optax.chain(optax.sgd(1.0), ow.scale_by_untuned_warmup(0.9, warmup_shape="exponential")), ones(5, 1))
     np.testing.assert_allclose([-float(u[0]) for u in updates], [1 - math.exp(-0.1 * t) for t in range(1, 6)], 1e-6)
 
 
@@ -265,7 +265,7 @@ def test_untuned_rejects_bad_b2():
     with pytest.raises(ValueError, match="b2"):
         ow.untuned_warmup(1.0)
     with pytest.raises(ValueError, match="shape"):
-        ow.untuned_warmup(0.99, shape="cosine")
+        ow.untuned_warmup(0.99, warmup_shape="cosine")
 
 
 def test_scale_by_radam_warmup_is_rectification_times_adam():
@@ -375,7 +375,7 @@ def test_batch_size_warmup_values():
     got = [int(every_k(g)) for g in range(40)]
     assert got == [1] * 10 + [2] * 10 + [3] * 10 + [4] * 10
     assert every_k(jnp.asarray(5, jnp.int32)).dtype == jnp.int32
-    cosine = ow.batch_size_warmup(2, 8, 10, shape="cosine")
+    cosine = ow.batch_size_warmup(2, 8, 10, warmup_shape="cosine")
     assert [int(cosine(g)) for g in (0, 5, 10)] == [2, 5, 8]
 
 
