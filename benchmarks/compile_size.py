@@ -22,10 +22,14 @@ JOIN_PIECES = (2, 8, 32)
 PIECE_STEPS = 100
 
 
-def join_pieces(lib, n: int):
-    """``n`` pieces of ``PIECE_STEPS`` steps, alternating a linear and a cosine decay (as the research note)."""
+def join_pieces(lib, n: int, pieces_lib=None):
+    """``n`` pieces of ``PIECE_STEPS`` steps, alternating a linear and a cosine decay (as the research note).
+
+    ``pieces_lib`` builds the pieces (default: ``lib``, the library that joins them).
+    """
+    src = pieces_lib or lib
     pieces = [
-        lib.linear_schedule(1.0, 0.1, PIECE_STEPS) if i % 2 == 0 else lib.cosine_decay_schedule(1.0, PIECE_STEPS, 0.1)
+        src.linear_schedule(1.0, 0.1, PIECE_STEPS) if i % 2 == 0 else src.cosine_decay_schedule(1.0, PIECE_STEPS, 0.1)
         for i in range(n)
     ]
     return lib.join_schedules(pieces, [PIECE_STEPS * (i + 1) for i in range(n - 1)])
@@ -54,6 +58,10 @@ SCHEDULES: dict[str, Callable] = {
 }
 JOINS: dict[str, Callable] = {
     f"join_schedules ({n} pieces)": (lambda lib, n=n: join_pieces(lib, n)) for n in JOIN_PIECES
+}
+# The same joins of Optax's own closures: ours sees foreign callables (one function segment each).
+FOREIGN_JOINS: dict[str, Callable] = {
+    f"join_schedules of Optax pieces ({n} pieces)": (lambda lib, n=n: join_pieces(lib, n, optax)) for n in JOIN_PIECES
 }
 LIBS = {"ours": ow, "optax": optax}
 
@@ -105,6 +113,17 @@ def run(quick: bool = False) -> dict:
     rounds = 1 if quick else 7
     schedules = measure(SCHEDULES, rounds)
     joins = measure(JOINS, rounds)
-    first, last = (f"join_schedules ({n} pieces)" for n in (JOIN_PIECES[0], JOIN_PIECES[-1]))
-    growth = {lib: joins[last][lib]["stablehlo_ops"] / joins[first][lib]["stablehlo_ops"] for lib in LIBS}
-    return {"rounds": rounds, "schedules": schedules, "joins": joins, "join_growth": growth}
+    foreign = measure(FOREIGN_JOINS, rounds)
+    names = [f"join_schedules ({n} pieces)" for n in JOIN_PIECES]
+    growth = {lib: joins[names[-1]][lib]["stablehlo_ops"] / joins[names[0]][lib]["stablehlo_ops"] for lib in LIBS}
+    growth_from_8 = {
+        lib: joins[names[-1]][lib]["stablehlo_ops"] / joins[names[1]][lib]["stablehlo_ops"] for lib in LIBS
+    }
+    return {
+        "rounds": rounds,
+        "schedules": schedules,
+        "joins": joins,
+        "foreign_joins": foreign,
+        "join_growth": growth,
+        "join_growth_from_8": growth_from_8,
+    }

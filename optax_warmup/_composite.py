@@ -10,10 +10,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from optax_warmup import _decay, _phases, _shapes, _warmup
-from optax_warmup import _numeric as N
 from optax_warmup import _validate as V
 from optax_warmup._phases import POWER, Phase, PhaseSchedule, Segment
 
@@ -308,23 +306,6 @@ def warmup_stable_decay_schedule(
     ])
 
 
-def _cycle_index(c: jax.Array, first: Any, mult: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Index, start and length of the cycle holding count ``c``; cycle ``i`` lasts ``first * mult**i`` steps."""
-    growing = mult > 1.0
-    m = jnp.where(growing, mult, 2.0)
-    i_geo = jnp.floor(jnp.log1p(c * (m - 1.0) / first) / jnp.log(m))
-    i = jnp.where(growing, i_geo, jnp.floor(c / first))
-
-    def start(j):
-        return jnp.where(growing, first * jnp.expm1(j * jnp.log(m)) / (m - 1.0), first * j)
-
-    # One correction step each way absorbs the rounding of the logarithms at cycle boundaries.
-    i = jnp.where(c < start(i), i - 1.0, i)
-    i = jnp.where(c >= start(i + 1.0), i + 1.0, i)
-    i = jnp.maximum(i, 0.0)
-    return i, start(i), start(i + 1.0) - start(i)
-
-
 def warmup_cosine_restarts_schedule(
     init_value: ArrayLike,
     peak_value: ArrayLike,
@@ -370,32 +351,14 @@ def warmup_cosine_restarts_schedule(
     mult = V.xp_for(cycle_mult).maximum(V.clamp_value(cycle_mult), 1.0)
     # peak_decay > 1 grows the peak without bound: the peak is clamped (0 * inf would be NaN).
     decay = V.xp_for(peak_decay).maximum(V.clamp_value(peak_decay), 0.0)
-    end = V.clamp_value(end_value)
-    limit = None if num_cycles is None else V.clamp_length(num_cycles)
+    limit = V._MAX_LENGTH if num_cycles is None else V.clamp_length(num_cycles)
+    # One segment whose kind finds the cycle of a count in closed form; the cycle parameters are extra columns,
+    # so a join of restarts schedules is still one gather and one evaluation.
+    extra = (warmup.peak, warmup.steps, mult, decay, limit)
     k = _warmup.ramp_param(warmup.shape, warmup.exponent)
-    ramp_shape = _shapes.SHAPES.get(warmup.shape, _shapes.linear)
-
-    def cycles(count: Any) -> jax.Array:
-        c = V.as_count(count)
-        i, begin, length = _cycle_index(c, first, mult)
-        t = c - begin
-        peak = V.sanitize_value(jnp, warmup.peak * jnp.power(decay, i))
-        w = jnp.minimum(warmup.steps, length)
-        decay_len = length - w
-        p_decay = jnp.where(decay_len > 0, jnp.clip((t - w) / jnp.where(decay_len > 0, decay_len, 1.0), 0, 1), 1.0)
-        cosine = _shapes.cosine(p_decay, peak, end, 1.0)
-        if warmup.shape == "exponential":
-            factor = jnp.where(w > 0, -jnp.expm1(-t / jnp.where(w > 0, w / 2.0, 1.0)), 1.0)
-            value = warmup.init + (jnp.where(t < w, peak, cosine) - warmup.init) * factor
-        else:
-            p_ramp = jnp.clip(t / jnp.where(w > 0, w, 1.0), 0.0, 1.0)
-            value = jnp.where(t < w, ramp_shape(p_ramp, warmup.init, peak, k), cosine)
-        if limit is not None:
-            value = jnp.where(i >= limit, end, value)
-        return jnp.asarray(value, N.float_dtype())
-
-    # The cycle of a count is a count transform the phase list cannot express: one function segment.
-    return _phases.from_function(cycles)
+    end = V.clamp_value(end_value)
+    kind = f"{_phases.RESTARTS}:{warmup.shape}"
+    return _phases.from_segments([Segment(0.0, 0.0, first, warmup.init, end, kind, k, None, extra)])
 
 
 def sgdr_schedule(cosine_kwargs: Iterable[dict]) -> PhaseSchedule:

@@ -12,6 +12,9 @@ from elsewhere), a ``length``, a ``start``, an ``end`` and a parameter. Its *kin
 * ``"exp"`` / ``"exp_stairs"``: ``start * exp(param * t / length)`` (``floor`` of the exponent for the stairs),
   bounded by ``end`` as Optax bounds its exponential decay (a floor for a decay, a ceiling for growth);
 * ``"const"``: ``start``, whatever the count;
+* ``"restarts:<warmup shape>"``: cosine cycles that warm up again, the cycle of a count found in closed form
+  (``warmup_cosine_restarts_schedule``; the cycle length, growth and peak decay are extra parameter columns);
+* ``"radam"``: RAdam's rectification factor at ``t = count - origin`` (``radam_warmup``);
 * ``"fn"``: a function of ``t`` the engine cannot see into: a schedule from another library (an Optax closure),
   or one of this library's closed forms with a count transform of its own (the cosine restarts, RAdam's factor).
 
@@ -45,6 +48,7 @@ from optax_warmup import _shapes
 from optax_warmup import _validate as V
 
 POWER, SATURATE, EXP, EXP_STAIRS, FN, ONE, CONST = "power", "saturate", "exp", "exp_stairs", "fn", "one", "const"
+RESTARTS, RADAM = "restarts", "radam"  # "restarts:<warmup shape>" and "radam" read extra parameter columns
 _TAILS = (POWER, SATURATE, EXP, EXP_STAIRS)  # closed forms that do not end at their length
 _SELECT_MAX = 4
 # A power-law factor is clipped here so that ``start * factor`` stays finite for |start| <= 1e30 (float32).
@@ -70,7 +74,8 @@ class Phase(NamedTuple):
 
 
 class Segment(NamedTuple):
-    """A segment for the builders (already clamped): see the module docstring. ``fn`` only for kind ``"fn"``."""
+    """A segment for the builders (already clamped): see the module docstring. ``fn`` only for kind ``"fn"``;
+    ``extra`` holds the parameters of a kind that needs more than the five fields (``"restarts"``)."""
 
     begin: Any
     origin: Any
@@ -80,6 +85,7 @@ class Segment(NamedTuple):
     kind: str
     param: Any = 1.0
     fn: Callable | None = None
+    extra: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,7 @@ class Table:
     ends: Any
     params: Any
     kinds: tuple[str, ...]
+    extras: tuple[Any, ...] = ()  # more parameter columns, for the kinds that need them (zeros elsewhere)
 
     @property
     def fields(self) -> tuple[Any, ...]:
@@ -99,7 +106,11 @@ class Table:
 
     def take(self, idx: Sequence[int]) -> Table:
         idx = list(idx)
-        return Table(*(_take(f, idx) for f in self.fields), tuple(self.kinds[i] for i in idx))
+        return Table(*(_take(f, idx) for f in self.fields), tuple(self.kinds[i] for i in idx),
+                     tuple(_take(e, idx) for e in self.extras))
+
+    def shifted(self, by: Any) -> Table:
+        return Table(self.origins + by, *self.fields[1:], self.kinds, self.extras)
 
 
 @dataclass(frozen=True)
@@ -169,8 +180,7 @@ class PhaseSchedule:
             return jnp.broadcast_to(jnp.asarray(value, dtype), jnp.shape(V.as_count(count, clamp=False)))
         plan = self._plan()
         moving = [self.base.kinds[i] for i, _ in plan if self._const_value(i) is None]
-        foreign = all(k.startswith(FN) for k in moving) and bool(moving)
-        if (len(plan) <= _SELECT_MAX and len(set(moving)) == len(moving)) or (foreign and jnp.ndim(count) == 0):
+        if len(plan) <= _SELECT_MAX and len(set(moving)) == len(moving):
             c = V.as_count(count)
             value = self._by_segment(c, plan)
         else:
@@ -253,14 +263,11 @@ class PhaseSchedule:
             branches = [lambda f=f: jnp.asarray(f(), N.float_dtype()) for f in values]
             if len(plan) == 2:
                 value = jax.lax.cond(c >= takeover[1], branches[1], branches[0])
-            elif len(plan) <= _SELECT_MAX:
+            else:
                 index = (c >= takeover[1]).astype(jnp.int32)
                 for b in takeover[2:]:
                     index = index + (c >= b).astype(jnp.int32)
                 value = jax.lax.switch(index, branches)
-            else:  # one vector comparison (lax.switch clamps the index)
-                begins = jnp.asarray(_take(self.begins, [b for _, b in plan[1:]]))
-                value = jax.lax.switch(jnp.sum(begins <= c, dtype=jnp.int32), branches)
         else:
             value = values[0]()
             for k in range(1, len(plan)):
@@ -277,13 +284,14 @@ class PhaseSchedule:
             t = self.base
             kind = t.kinds[i]
             f = [_const(a, i) for a in t.fields]
+            extra = [_const(e, i) for e in t.extras]
             if kind.startswith(FN):
                 # The count since the piece began; not negative while the piece is active (Optax's join also
                 # passes negative counts to the pieces it evaluates but does not use).
                 known = N.is_const(f[0]) and N.is_const(start_at) and f[0] <= max(start_at, 0.0)
                 value = self.fns[int(kind[3:])](N.sub(c, f[0]) if known else jnp.maximum(N.sub(c, f[0]), 0.0))
             else:
-                value = _kind_value(kind, c, *f, _Clip.for_segment(f[0], f[1], f[4], start_at, until))
+                value = _kind_value(kind, c, *f, _Clip.for_segment(f[0], f[1], f[4], start_at, until), extra)
         if not self._layers_uniform():
             for layer in self.layers:
                 value = _apply_layer(c, value, layer, i)
@@ -314,6 +322,8 @@ class PhaseSchedule:
                 fields.append(anchors)
             columns += [*fields, ids]
             kind_lists.append(distinct)
+        n_extra = len(base.extras)
+        columns += list(base.extras)
         distinct = kind_lists[0]
         fn_kinds = [k for k in distinct if k.startswith(FN)]
         closed = [k for k in distinct if not k.startswith(FN)]
@@ -324,10 +334,12 @@ class PhaseSchedule:
             columns.append(np.asarray(branch, np.float64).astype(N.float_dtype()))
         picked = _Selector(c, [b for _, b in plan], self.begins).pick(columns)
         origin, length, start, end, param, kind_id = picked[:6]
+        n_layer_cols = 7 * len(self.layers)
+        extra = picked[6 + n_layer_cols: 6 + n_layer_cols + n_extra]
 
         def closed_value() -> Any:
             clips = {k: _Clip.for_fields(base, kinds, k) for k in closed}
-            by_kind = _kind_values(closed, c, origin, length, start, end, param, clips)
+            by_kind = _kind_values(closed, c, origin, length, start, end, param, clips, extra)
             return _select_kind(by_kind, distinct, kind_id)
 
         # A function sees the count since its piece began, computed once for all of them; it is not negative
@@ -399,8 +411,9 @@ class _Selector:
                         v = jnp.where(self._after(k), _const(col, k), v)
                 out[j] = v
             return out
-        begins = jnp.asarray(_take(self.begins, self.begin_idx))
-        idx = jnp.clip(jnp.sum(begins <= self.c[..., None], axis=-1) - 1, 0, self.n - 1)
+        # The index of the last segment whose begin is <= c: how many of the later begins c has reached.
+        begins = jnp.asarray(_take(self.begins, self.begin_idx[1:]))
+        idx = jnp.sum(begins <= self.c[..., None], axis=-1, dtype=jnp.int32)
         xp = _xp(*(columns[j] for j in varying))
         table = xp.stack([xp.asarray(columns[j], dtype=N.float_dtype()) for j in varying], axis=-1)
         row = jnp.take(jnp.asarray(table), idx, axis=0, mode="clip")
@@ -448,13 +461,14 @@ class _Clip(NamedTuple):
         return _Clip(True, True, None, positive, nonzero)
 
 
-def _kind_value(kind: str, c: Any, origin: Any, length: Any, start: Any, end: Any, param: Any, clip: _Clip) -> Any:
+def _kind_value(kind: str, c: Any, origin: Any, length: Any, start: Any, end: Any, param: Any, clip: _Clip,
+                extra: Sequence[Any] = ()) -> Any:
     """The value of one closed-form kind at count ``c`` (see the module docstring)."""
-    return _kind_values([kind], c, origin, length, start, end, param, {kind: clip})[kind]
+    return _kind_values([kind], c, origin, length, start, end, param, {kind: clip}, extra)[kind]
 
 
 def _kind_values(kinds: Sequence[str], c: Any, origin: Any, length: Any, start: Any, end: Any, param: Any,
-                 clips: dict[str, _Clip]) -> dict[str, Any]:
+                 clips: dict[str, _Clip], extra: Sequence[Any] = ()) -> dict[str, Any]:
     """The value of each kind on the same fields; the count and the progress are computed once for all."""
     out: dict[str, Any] = {}
     t = N.sub(c, origin) if any(k != CONST for k in kinds) else None
@@ -462,11 +476,12 @@ def _kind_values(kinds: Sequence[str], c: Any, origin: Any, length: Any, start: 
     p = has_length = None
     if bounded:
         positive = all(clips[k].positive_length for k in bounded)
+        high = any(clips[k].high for k in bounded)
         if positive:
             p = t / length
             if any(clips[k].low for k in bounded):
                 p = jnp.maximum(p, 0.0)
-            if any(clips[k].high for k in bounded):
+            if high:
                 p = jnp.minimum(p, 1.0)
         else:
             has_length = length > 0
@@ -481,6 +496,10 @@ def _kind_values(kinds: Sequence[str], c: Any, origin: Any, length: Any, start: 
             out[k] = _saturate(t, length, start, end, clip.positive_length)
         elif k in (EXP, EXP_STAIRS):
             out[k] = _exp(t, length, start, end, param, stairs=k == EXP_STAIRS)
+        elif k.startswith(RESTARTS):
+            out[k] = _restarts(t, length, start, end, param, extra, k.split(":")[1])
+        elif k == RADAM:
+            out[k] = _radam(t, start, end, param)
         else:
             value = _shapes.SHAPES[k](p, start, end, param)
             if has_length is not None and not clip.nonzero_param:
@@ -532,6 +551,80 @@ def _exp(t: Any, scale: Any, start: Any, bound: Any, log_rate: Any, *, stairs: b
     return jnp.where(log_rate < 0, jnp.maximum(value, bound), jnp.minimum(value, bound))
 
 
+def _cycle_index(c: Any, first: Any, mult: Any) -> tuple[Any, Any, Any]:
+    """Index, start and length of the cycle holding ``c >= 0``; cycle ``i`` lasts ``first * mult**i`` steps."""
+    growing = mult > 1.0
+    m = jnp.where(growing, mult, 2.0)
+    i_geo = jnp.floor(jnp.log1p(c * (m - 1.0) / first) / jnp.log(m))
+    i = jnp.where(growing, i_geo, jnp.floor(c / first))
+
+    def start(j: Any) -> Any:
+        return jnp.where(growing, first * jnp.expm1(j * jnp.log(m)) / (m - 1.0), first * j)
+
+    # One correction step each way absorbs the rounding of the logarithms at cycle boundaries.
+    i = jnp.where(c < start(i), i - 1.0, i)
+    i = jnp.where(c >= start(i + 1.0), i + 1.0, i)
+    i = jnp.maximum(i, 0.0)
+    return i, start(i), start(i + 1.0) - start(i)
+
+
+def _restarts(t: Any, first: Any, init: Any, end: Any, k: Any, extra: Sequence[Any], shape: str) -> Any:
+    """Cosine cycles that warm up again: cycle ``i`` lasts ``first * mult**i``, peaks at ``peak * decay**i``,
+    ramps from ``init`` over ``min(W, L_i)`` (``shape``, exponent ``k``) and then decays to ``end``; from cycle
+    ``limit`` on, ``end``. ``extra = (peak, W, mult, decay, limit)``."""
+    peak0, w0, mult, decay, limit = extra
+    c = jnp.maximum(t, 0.0)
+    i, begin, length = _cycle_index(c, first, mult)
+    t = c - begin
+    peak = V.sanitize_value(jnp, peak0 * jnp.power(decay, i))
+    w = jnp.minimum(w0, length)
+    decay_len = length - w
+    p_decay = jnp.where(decay_len > 0, jnp.clip((t - w) / jnp.where(decay_len > 0, decay_len, 1.0), 0, 1), 1.0)
+    cosine = _shapes.cosine(p_decay, peak, end, 1.0)
+    if shape == "exponential":
+        factor = jnp.where(w > 0, -jnp.expm1(-t / jnp.where(w > 0, w / 2.0, 1.0)), 1.0)
+        value = init + (jnp.where(t < w, peak, cosine) - init) * factor
+    else:
+        p_ramp = jnp.clip(t / jnp.where(w > 0, w, 1.0), 0.0, 1.0)
+        value = jnp.where(t < w, _shapes.SHAPES[shape](p_ramp, init, peak, k), cosine)
+    if not (N.is_const(limit) and limit >= V._MAX_LENGTH):
+        value = jnp.where(i >= limit, end, value)
+    return value
+
+
+def _rho(t: Any, log_b2: Any, rho_inf: Any) -> Any:
+    """``rho_t`` without the cancellation of ``rho_inf - 2 t b2^t / (1 - b2^t)`` at small ``x = t L``.
+
+    With ``L = -log(b2)`` and ``C(x) = x / expm1(x) - 1 + x / 2 = x^2/12 - x^4/720 + ...`` (even), the exact
+    identity ``rho_t = t - (2 / L) (C(t L) - C(L))`` holds; its series is accurate for ``x < 1``, where the
+    textbook form loses digits. For ``x >= 1`` the textbook form is accurate and the identity is not.
+    """
+
+    def series(x: Any) -> Any:
+        x2 = x * x
+        return x2 * (1 / 12 + x2 * (-1 / 720 + x2 * (1 / 30240 + x2 * (-1 / 1209600 + x2 / 47900160))))
+
+    x = t * log_b2
+    small = x < 1.0
+    x_small = jnp.where(small, x, 0.0)
+    x_large = jnp.where(small, 1.0, x)
+    near = t - (2.0 / log_b2) * (series(x_small) - series(jnp.minimum(log_b2, 1.0)))
+    far = rho_inf - 2.0 * t / jnp.expm1(x_large)
+    return jnp.where(small, near, far)
+
+
+def _radam(t: Any, rho_inf: Any, limit: Any, log_b2: Any) -> Any:
+    """RAdam's rectification ``r_t`` at step ``t`` (``log_b2 = -log(b2)``; 0 while ``rho_t < limit``)."""
+    t = jnp.maximum(t, 1.0)
+    rho_t = _rho(t, log_b2, rho_inf)
+    valid = (rho_t >= limit) & (rho_inf > limit)
+    rho_safe = jnp.where(valid, rho_t, 5.0)
+    inf_safe = jnp.where(valid, rho_inf, 5.0)
+    ratio = (rho_safe - 4.0) * (rho_safe - 2.0) * inf_safe / ((inf_safe - 4.0) * (inf_safe - 2.0) * rho_safe)
+    r = jnp.minimum(jnp.sqrt(jnp.maximum(ratio, 0.0)), 1.0)
+    return jnp.where(valid, r, 0.0)
+
+
 def _blend(value: Any, anchor: Any, h: Any, layer: Layer) -> Any:
     """``anchor + (value - anchor) h``, clamped when the factor may leave [0, 1] (a huge factor times a value)."""
     out = N.add(anchor, N.mul(N.sub(value, anchor), h))
@@ -569,7 +662,9 @@ def from_segments(segments: Sequence[Segment]) -> PhaseSchedule:
             kinds.append(s.kind)
     cols = [_stack([getattr(s, name) for s in segments])
             for name in ("begin", "origin", "length", "start", "end", "param")]
-    return PhaseSchedule(cols[0], Table(*cols[1:], tuple(kinds)), fns)
+    n_extra = max(len(s.extra) for s in segments)
+    extras = tuple(_stack([s.extra[j] if j < len(s.extra) else 0.0 for s in segments]) for j in range(n_extra))
+    return PhaseSchedule(cols[0], Table(*cols[1:], tuple(kinds), extras), fns)
 
 
 def from_function(fn: Callable) -> PhaseSchedule:
@@ -615,7 +710,8 @@ def join(pieces: Sequence[PhaseSchedule], boundaries: Sequence[Any]) -> PhaseSch
     (non-negative, non-decreasing).
     """
     depth = max(len(p.layers) for p in pieces)
-    begins, fields, kinds, fns = [], [[] for _ in range(5)], [], []
+    n_extra = max(len(p.base.extras) for p in pieces)
+    begins, fields, kinds, fns = [], [[] for _ in range(5 + n_extra)], [], []
     layer_cols: list[list[list[Any]]] = [[[] for _ in range(6)] for _ in range(depth)]
     layer_kinds: list[list[str]] = [[] for _ in range(depth)]
     for i, piece in enumerate(pieces):
@@ -627,11 +723,12 @@ def join(pieces: Sequence[PhaseSchedule], boundaries: Sequence[Any]) -> PhaseSch
             b = xp.minimum(b, boundaries[i])
         begins.append(b)
         t = piece.base
-        for col, a in zip(fields, (t.origins + lo, t.lengths, t.starts, t.ends, t.params), strict=True):
+        n = len(piece)
+        extras = [t.extras[j] if j < len(t.extras) else np.zeros(n, N.float_dtype()) for j in range(n_extra)]
+        for col, a in zip(fields, (t.origins + lo, t.lengths, t.starts, t.ends, t.params, *extras), strict=True):
             col.append(a)
         kinds += [f"{FN}:{int(k[3:]) + len(fns)}" if k.startswith(FN) else k for k in t.kinds]
         fns += piece.fns
-        n = len(piece)
         for d in range(depth):
             if d < len(piece.layers):
                 layer = piece.layers[d]
@@ -645,16 +742,15 @@ def join(pieces: Sequence[PhaseSchedule], boundaries: Sequence[Any]) -> PhaseSch
                 col.append(a)
     layers = [Layer(_concat(cols[0]), Table(*(_concat(c) for c in cols[1:]), tuple(layer_kinds[d])))
               for d, cols in enumerate(layer_cols)]
-    base = Table(*(_concat(col) for col in fields), tuple(kinds))
+    base = Table(*(_concat(col) for col in fields[:5]), tuple(kinds), tuple(_concat(col) for col in fields[5:]))
     return PhaseSchedule(_concat(begins), base, fns, layers)
 
 
 def shift(schedule: PhaseSchedule, by: Any) -> PhaseSchedule:
-    """``count -> schedule(count - by)`` from ``by`` on (``by`` clamped); used to put a ramp in front."""
+    """``count -> schedule(count - by)``: every segment and layer moved ``by`` counts later (earlier if negative)."""
     t = schedule.base
-    layers = [Layer(layer.anchors, Table(layer.table.origins + by, *layer.table.fields[1:], layer.table.kinds))
-              for layer in schedule.layers]
-    return PhaseSchedule(schedule.begins + by, Table(t.origins + by, *t.fields[1:], t.kinds), schedule.fns, layers)
+    layers = [Layer(layer.anchors, layer.table.shifted(by)) for layer in schedule.layers]
+    return PhaseSchedule(schedule.begins + by, t.shifted(by), schedule.fns, layers)
 
 
 # --- the public builder -------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from optax_warmup import _numeric as N
 from optax_warmup import _phases
 from optax_warmup import _validate as V
 from optax_warmup._deprecation import old_warmup_spelling
-from optax_warmup._phases import PhaseSchedule
+from optax_warmup._phases import PhaseSchedule, Segment
 from optax_warmup._warmup import ramp_then
 
 ArrayLike = jax.typing.ArrayLike
@@ -119,27 +119,6 @@ def untuned_warmup(b2: ArrayLike, *, warmup_shape: str = "linear") -> PhaseSched
     return _phases.shift(ramp_then(0.0, 1.0, length, warmup_shape, 2.0, []), -1.0)
 
 
-def _rho(t: jax.Array, log_b2: Any, rho_inf: Any) -> jax.Array:
-    """``rho_t`` without the cancellation of ``rho_inf - 2 t b2^t / (1 - b2^t)`` at small ``x = t L``.
-
-    With ``L = -log(b2)`` and ``C(x) = x / expm1(x) - 1 + x / 2 = x^2/12 - x^4/720 + ...`` (even), the exact
-    identity ``rho_t = t - (2 / L) (C(t L) - C(L))`` holds; its series is accurate for ``x < 1``, where the
-    textbook form loses digits. For ``x >= 1`` the textbook form is accurate and the identity is not.
-    """
-
-    def series(x):
-        x2 = x * x
-        return x2 * (1 / 12 + x2 * (-1 / 720 + x2 * (1 / 30240 + x2 * (-1 / 1209600 + x2 / 47900160))))
-
-    x = t * log_b2
-    small = x < 1.0
-    x_small = jnp.where(small, x, 0.0)
-    x_large = jnp.where(small, 1.0, x)
-    near = t - (2.0 / log_b2) * (series(x_small) - series(jnp.minimum(log_b2, 1.0)))
-    far = rho_inf - 2.0 * t / jnp.expm1(x_large)
-    return jnp.where(small, near, far)
-
-
 def radam_warmup(b2: ArrayLike, threshold: ArrayLike = 5.0) -> PhaseSchedule:
     r"""RAdam's rectification factor ``r_t`` as a warmup schedule ``count -> factor`` in ``[0, 1]``.
 
@@ -194,19 +173,6 @@ def radam_warmup(b2: ArrayLike, threshold: ArrayLike = 5.0) -> PhaseSchedule:
     one_minus = _one_minus_b2(xp, b2)
     log_b2 = -xp.log1p(-one_minus)  # L = -log(b2) > 0
     rho_inf = 2.0 / one_minus - 1.0
-    log_b2 = jnp.asarray(log_b2, N.float_dtype())
-    rho_inf = jnp.asarray(rho_inf, N.float_dtype())
     limit = V.xp_for(threshold).maximum(V.clamp_value(threshold), 4.0)
-
-    def rectification(count: Any) -> jax.Array:
-        t = V.as_count(count) + 1.0
-        rho_t = _rho(t, log_b2, rho_inf)
-        valid = (rho_t >= limit) & (rho_inf > limit)
-        rho_safe = jnp.where(valid, rho_t, 5.0)
-        inf_safe = jnp.where(valid, rho_inf, 5.0)
-        ratio = (rho_safe - 4.0) * (rho_safe - 2.0) * inf_safe / ((inf_safe - 4.0) * (inf_safe - 2.0) * rho_safe)
-        r = jnp.minimum(jnp.sqrt(jnp.maximum(ratio, 0.0)), 1.0)
-        return jnp.where(valid, r, 0.0).astype(N.float_dtype())
-
-    # rho_t has no phase form: RAdam's closed form is one function segment of the engine.
-    return _phases.from_function(rectification)
+    # At t = count + 1: the segment's origin is -1.
+    return _phases.from_segments([Segment(0.0, -1.0, 1.0, rho_inf, limit, _phases.RADAM, log_b2)])

@@ -32,8 +32,10 @@ def run(built):
 
 # (old call, the same call in the new spelling)
 CALLS = {
-    "warmup_schedule shape=": (lambda: ow.warmup_schedule(0.1, 1.0, 20, shape="polynomial", exponent=3.0),
-                               lambda: ow.warmup_schedule(0.1, 1.0, 20, warmup_shape="polynomial", warmup_exponent=3.0)),
+    "warmup_schedule shape=": (
+        lambda: ow.warmup_schedule(0.1, 1.0, 20, shape="polynomial", exponent=3.0),
+        lambda: ow.warmup_schedule(0.1, 1.0, 20, warmup_shape="polynomial", warmup_exponent=3.0),
+    ),
     "warmup_schedule by position": (lambda: ow.warmup_schedule(0.1, 1.0, 20, "cosine"),
                                     lambda: ow.warmup_schedule(0.1, 1.0, 20, warmup_shape="cosine")),
     "warmup_factor by position": (lambda: ow.warmup_factor(20, "polynomial", 0.2, 3.0),

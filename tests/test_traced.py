@@ -29,7 +29,9 @@ TABLE = {
     "cosine_onecycle_schedule": dict(
         transition_steps=900, peak_value=1.0, pct_start=0.3, div_factor=20.0, final_div_factor=100.0
     ),
-    "warmup_schedule": dict(init_value=0.1, peak_value=1.0, warmup_steps=100, warmup_shape="polynomial", warmup_exponent=2.0),
+    "warmup_schedule": dict(
+        init_value=0.1, peak_value=1.0, warmup_steps=100, warmup_shape="polynomial", warmup_exponent=2.0
+    ),
     "warmup_constant_schedule": dict(init_value=0.1, peak_value=1.0, warmup_steps=100),
     "warmup_cosine_decay_schedule": dict(
         init_value=0.1, peak_value=1.0, warmup_steps=100, decay_steps=1000, end_value=0.05, exponent=1.0

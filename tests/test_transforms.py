@@ -192,7 +192,8 @@ def test_untuned_warmup_vmap_over_b2():
 
 
 def test_scale_by_untuned_warmup_matches_the_factor():
-    updates, _ = run(optax.chain(optax.sgd(1.0), ow.scale_by_untuned_warmup(0.9, warmup_shape="exponential")), ones(5, 1))
+    tx = optax.chain(optax.sgd(1.0), ow.scale_by_untuned_warmup(0.9, warmup_shape="exponential"))
+    updates, _ = run(tx, ones(5, 1))
     np.testing.assert_allclose([-float(u[0]) for u in updates], [1 - math.exp(-0.1 * t) for t in range(1, 6)], 1e-6)
 
 
