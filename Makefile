@@ -1,10 +1,11 @@
-# The two commands of the README: `make test` and `make demo`.
+# The two commands of the README: `make test` and `make demo`. `make test` runs ruff, mypy, the tests and the
+# docstring examples.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo lint bench thorough golden clean
+.PHONY: test demo lint typecheck bench thorough golden clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,7 +16,12 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)
 	$(VENV)/bin/ruff check optax_warmup tests benchmarks tools
 
-test: $(STAMP) lint
+# mypy over the package (its files and exclusions are in pyproject.toml: the sweep package is excluded for now).
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+# The tests, the docstring examples of the package (pyproject.toml's testpaths), after lint and typecheck.
+test: $(STAMP) lint typecheck
 	$(PY) -m pytest -q -n 2
 
 demo: $(STAMP)

@@ -33,7 +33,7 @@ class AdaptiveWarmupState(NamedTuple):
       inner_state: state of the wrapped optimizer.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # a field named like tuple.count, as in Optax's states
     progress: jax.Array
     factor: jax.Array
     norm_mean: jax.Array

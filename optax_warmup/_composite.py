@@ -378,7 +378,8 @@ def sgdr_schedule(cosine_kwargs: Iterable[dict]) -> PhaseSchedule:
     cosine_kwargs = list(cosine_kwargs)
     if not cosine_kwargs:
         raise ValueError("cosine_kwargs must hold at least one dict of warmup_cosine_decay_schedule arguments")
-    pieces, boundaries = [], []
+    pieces: list[PhaseSchedule] = []
+    boundaries: list[Any] = []
     for i, kwargs in enumerate(cosine_kwargs):
         if not isinstance(kwargs, dict) or "decay_steps" not in kwargs:
             raise ValueError(f"cosine_kwargs[{i}] must be a dict with decay_steps, got {kwargs!r}")

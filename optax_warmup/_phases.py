@@ -104,13 +104,19 @@ class Table:
     def fields(self) -> tuple[Any, ...]:
         return (self.origins, self.lengths, self.starts, self.ends, self.params)
 
+    @staticmethod
+    def of(fields: Sequence[Any], kinds: Sequence[str], extras: Sequence[Any] = ()) -> Table:
+        """A table from its five field columns (origins, lengths, starts, ends, params), kinds and extras."""
+        origins, lengths, starts, ends, params = fields
+        return Table(origins, lengths, starts, ends, params, tuple(kinds), tuple(extras))
+
     def take(self, idx: Sequence[int]) -> Table:
         idx = list(idx)
-        return Table(*(_take(f, idx) for f in self.fields), tuple(self.kinds[i] for i in idx),
-                     tuple(_take(e, idx) for e in self.extras))
+        return Table.of([_take(f, idx) for f in self.fields], [self.kinds[i] for i in idx],
+                        [_take(e, idx) for e in self.extras])
 
     def shifted(self, by: Any) -> Table:
-        return Table(self.origins + by, *self.fields[1:], self.kinds, self.extras)
+        return Table.of([self.origins + by, *self.fields[1:]], self.kinds, self.extras)
 
 
 @dataclass(frozen=True)
@@ -291,7 +297,9 @@ class PhaseSchedule:
                 known = N.is_const(f[0]) and N.is_const(start_at) and f[0] <= max(start_at, 0.0)
                 value = self.fns[int(kind[3:])](N.sub(c, f[0]) if known else jnp.maximum(N.sub(c, f[0]), 0.0))
             else:
-                value = _kind_value(kind, c, *f, _Clip.for_segment(f[0], f[1], f[4], start_at, until), extra)
+                origin, length, start, end, param = f
+                clip = _Clip.for_segment(origin, length, param, start_at, until)
+                value = _kind_value(kind, c, origin, length, start, end, param, clip, extra)
         if not self._layers_uniform():
             for layer in self.layers:
                 value = _apply_layer(c, value, layer, i)
@@ -471,7 +479,7 @@ def _kind_values(kinds: Sequence[str], c: Any, origin: Any, length: Any, start: 
                  clips: dict[str, _Clip], extra: Sequence[Any] = ()) -> dict[str, Any]:
     """The value of each kind on the same fields; the count and the progress are computed once for all."""
     out: dict[str, Any] = {}
-    t = N.sub(c, origin) if any(k != CONST for k in kinds) else None
+    t: Any = N.sub(c, origin)  # unused (and not emitted) when every kind is a constant
     bounded = [k for k in kinds if k in _shapes.SHAPES]
     p = has_length = None
     if bounded:
@@ -640,8 +648,8 @@ def _apply_layer(c: Any, value: Any, layer: Layer, i: int) -> Any:
     kind = t.kinds[i]
     if kind == ONE:
         return value
-    f = [_const(a, i) for a in t.fields]
-    h = _kind_value(kind, c, *f, _Clip.for_segment(f[0], f[1], f[4], 0.0, None))
+    origin, length, start, end, param = (_const(a, i) for a in t.fields)
+    h = _kind_value(kind, c, origin, length, start, end, param, _Clip.for_segment(origin, length, param, 0.0, None))
     return _blend(value, _const(layer.anchors, i), h, layer)
 
 
@@ -664,7 +672,7 @@ def from_segments(segments: Sequence[Segment]) -> PhaseSchedule:
             for name in ("begin", "origin", "length", "start", "end", "param")]
     n_extra = max(len(s.extra) for s in segments)
     extras = tuple(_stack([s.extra[j] if j < len(s.extra) else 0.0 for s in segments]) for j in range(n_extra))
-    return PhaseSchedule(cols[0], Table(*cols[1:], tuple(kinds), extras), fns)
+    return PhaseSchedule(cols[0], Table.of(cols[1:], kinds, extras), fns)
 
 
 def from_function(fn: Callable) -> PhaseSchedule:
@@ -692,7 +700,7 @@ def overlay(schedule: PhaseSchedule, anchor: Any, kind: str, origin: Any, length
     """``schedule`` under one more layer, the same factor for every segment: ``anchor + (v - anchor) h(c)``."""
     n = len(schedule)
     cols = [_stack([x] * n) for x in (anchor, origin, length, start, end, param)]
-    layer = Layer(cols[0], Table(*cols[1:], (kind,) * n))
+    layer = Layer(cols[0], Table.of(cols[1:], (kind,) * n))
     return PhaseSchedule(schedule.begins, schedule.base, schedule.fns, (*schedule.layers, layer))
 
 
@@ -711,7 +719,10 @@ def join(pieces: Sequence[PhaseSchedule], boundaries: Sequence[Any]) -> PhaseSch
     """
     depth = max(len(p.layers) for p in pieces)
     n_extra = max(len(p.base.extras) for p in pieces)
-    begins, fields, kinds, fns = [], [[] for _ in range(5 + n_extra)], [], []
+    begins: list[Any] = []
+    fields: list[list[Any]] = [[] for _ in range(5 + n_extra)]
+    kinds: list[str] = []
+    fns: list[Callable] = []
     layer_cols: list[list[list[Any]]] = [[[] for _ in range(6)] for _ in range(depth)]
     layer_kinds: list[list[str]] = [[] for _ in range(depth)]
     for i, piece in enumerate(pieces):
@@ -733,16 +744,16 @@ def join(pieces: Sequence[PhaseSchedule], boundaries: Sequence[Any]) -> PhaseSch
             if d < len(piece.layers):
                 layer = piece.layers[d]
                 lt = layer.table
-                parts = (layer.anchors, lt.origins + lo, lt.lengths, lt.starts, lt.ends, lt.params)
+                parts: tuple[Any, ...] = (layer.anchors, lt.origins + lo, lt.lengths, lt.starts, lt.ends, lt.params)
                 layer_kinds[d] += list(lt.kinds)
             else:
                 parts = tuple(np.zeros(n, N.float_dtype()) for _ in range(6))
                 layer_kinds[d] += [ONE] * n
             for col, a in zip(layer_cols[d], parts, strict=True):
                 col.append(a)
-    layers = [Layer(_concat(cols[0]), Table(*(_concat(c) for c in cols[1:]), tuple(layer_kinds[d])))
+    layers = [Layer(_concat(cols[0]), Table.of([_concat(c) for c in cols[1:]], layer_kinds[d]))
               for d, cols in enumerate(layer_cols)]
-    base = Table(*(_concat(col) for col in fields[:5]), tuple(kinds), tuple(_concat(col) for col in fields[5:]))
+    base = Table.of([_concat(col) for col in fields[:5]], kinds, [_concat(col) for col in fields[5:]])
     return PhaseSchedule(_concat(begins), base, fns, layers)
 
 

@@ -33,9 +33,9 @@ def _check_tokens(batch_size: Any, seq_len: Any, tokens_per_step: Any) -> None:
     if seq_len is None and tokens_per_step is None:
         raise ValueError("give seq_len (tokens per step = batch_size * seq_len) or tokens_per_step, got neither")
     if seq_len is not None and tokens_per_step is not None:
-        b, s, t = (V.concrete(n, x) for n, x in (("batch_size", batch_size), ("seq_len", seq_len),
-                                                   ("tokens_per_step", tokens_per_step)))
-        if None not in (b, s, t) and not np.isclose(b * s, t, rtol=1e-6):
+        b, s = V.concrete("batch_size", batch_size), V.concrete("seq_len", seq_len)
+        t = V.concrete("tokens_per_step", tokens_per_step)
+        if b is not None and s is not None and t is not None and not np.isclose(b * s, t, rtol=1e-6):
             raise ValueError(
                 f"tokens_per_step ({tokens_per_step!r}) must equal batch_size * seq_len ({batch_size!r} * "
                 f"{seq_len!r}) when both are given"
@@ -119,9 +119,9 @@ def power_schedule(
         if V.concrete("decay_steps", decay_steps) not in (None, 0.0):
             raise ValueError(f"decay_steps ({decay_steps!r}) needs total_steps, the count where the decay ends")
     else:
-        w, d, n = (V.concrete(k, x) for k, x in (("warmup_steps", warmup_steps), ("decay_steps", decay_steps),
-                                                 ("total_steps", total_steps)))
-        if None not in (w, d, n) and w + d > n:
+        w, d = V.concrete("warmup_steps", warmup_steps), V.concrete("decay_steps", decay_steps)
+        n = V.concrete("total_steps", total_steps)
+        if w is not None and d is not None and n is not None and w + d > n:
             raise ValueError(
                 f"total_steps ({total_steps!r}) must be >= warmup_steps + decay_steps ({warmup_steps!r} + "
                 f"{decay_steps!r})"

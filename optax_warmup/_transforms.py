@@ -33,7 +33,7 @@ class ScaleByWarmupState(NamedTuple):
       factor: the factor applied in the last update (the factor of count 0 before the first one), float32.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # a field named like tuple.count, as in Optax's states
     factor: jax.Array
 
 
@@ -128,8 +128,14 @@ def scale_by_untuned_warmup(b2: ArrayLike, *, warmup_shape: str = "linear") -> o
     """Multiplies updates by the untuned warmup factor of Ma & Yarats (``untuned_warmup``, ``t = count + 1``).
 
     Example:
-      >>> import optax, optax_warmup as ow
-      >>> tx = optax.chain(optax.adam(1e-3, b2=0.999), ow.scale_by_untuned_warmup(0.999))  # 2000 steps
+      >>> import jax.numpy as jnp, optax_warmup as ow
+      >>> tx = ow.scale_by_untuned_warmup(0.9)  # linear over 2 / (1 - 0.9) = 20 steps
+      >>> state = tx.init(jnp.zeros(1))
+      >>> u, state = tx.update(jnp.ones(1), state)
+      >>> round(float(u[0]), 6), round(float(state.factor), 6)
+      (0.05, 0.05)
+
+    After an optimizer: ``optax.chain(optax.adam(1e-3, b2=0.999), ow.scale_by_untuned_warmup(0.999))``.
     """
     return scale_by_factor_schedule(_untuned.untuned_warmup(b2, warmup_shape=warmup_shape))
 
@@ -140,8 +146,15 @@ def scale_by_radam_warmup(b2: ArrayLike, threshold: ArrayLike = 5.0) -> optax.Gr
     After ``optax.adam(lr, b2=b2)`` this is RAdam without its SGD fallback: no update while ``rho_t < threshold``.
 
     Example:
-      >>> import optax, optax_warmup as ow
-      >>> tx = optax.chain(optax.adam(1e-3, b2=0.999), ow.scale_by_radam_warmup(0.999))
+      >>> import jax.numpy as jnp, optax_warmup as ow
+      >>> tx = ow.scale_by_radam_warmup(0.999)  # after optax.adam(lr, b2=0.999)
+      >>> state = tx.init(jnp.zeros(1))
+      >>> factors = []
+      >>> for _ in range(6):
+      ...     u, state = tx.update(jnp.ones(1), state)
+      ...     factors.append(round(float(u[0]), 4))
+      >>> factors  # no update until rho_t reaches the threshold, at t = 6
+      [0.0, 0.0, 0.0, 0.0, 0.0, 0.0258]
     """
     return scale_by_factor_schedule(_untuned.radam_warmup(b2, threshold))
 
@@ -152,7 +165,7 @@ def scale_by_radam_warmup(b2: ArrayLike, threshold: ArrayLike = 5.0) -> optax.Gr
 class ClipByGlobalNormState(NamedTuple):
     """State of ``clip_by_global_norm_schedule``: the update count and the threshold used in the last update."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # a field named like tuple.count, as in Optax's states
     max_norm: jax.Array
 
 

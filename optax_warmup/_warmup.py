@@ -207,13 +207,12 @@ def with_warmup(
     if not callable(schedule):
         raise TypeError(f"schedule must be callable (count -> value), got {type(schedule).__name__}")
     check_warmup_args(init_value, 1.0, warmup_steps, warmup_shape, warmup_exponent)
-    target = schedule(0) if isinstance(schedule, PhaseSchedule) else schedule(jnp.zeros((), N.float_dtype()))
+    target: Any = schedule(0) if isinstance(schedule, PhaseSchedule) else schedule(jnp.zeros((), N.float_dtype()))
     if not V.is_traced(target):
         target = float(jnp.asarray(target))
         if warmup_shape == "geometric" and not target > 0:
             raise ValueError(f"warmup_shape='geometric' needs schedule(0) > 0 (the end of the ramp), got {target!r}")
-    target = V.clamp_value(target)
-    return warmup_in_front(as_phase_schedule(schedule), target, V.clamp_value(init_value),
+    return warmup_in_front(as_phase_schedule(schedule), V.clamp_value(target), V.clamp_value(init_value),
                            V.clamp_length(warmup_steps), warmup_shape, V.clamp_exponent(warmup_exponent))
 
 

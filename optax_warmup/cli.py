@@ -14,7 +14,8 @@ import inspect
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 # `--quick`: a smoke test that runs in under a minute on 2 CPU cores. Flags given explicitly still win.
 QUICK = dict(steps=200, d_model=32, warmups=(0, 0.25), valid_windows=128)
@@ -167,7 +168,7 @@ def _is_main_process() -> bool:
 
 # ---------------------------------------------------------------------------------------------------- plot
 
-def parse_schedule_call(spec: str):
+def parse_schedule_call(spec: str) -> tuple[Callable, list, dict]:
     """'name(k=v, ...)' -> (factory, args, kwargs), without eval: the call is parsed with `ast` and every
     argument must be a literal. `name` is a schedule of optax_warmup (its registry of factories); `optax.name`
     is Optax's."""
@@ -226,7 +227,7 @@ def _mentions_warmup(d) -> bool:
     return isinstance(d, list) and any(_mentions_warmup(v) for v in d)
 
 
-def load_schedule(spec: str):
+def load_schedule(spec: str) -> tuple[str, Callable, Any, float | None]:
     """A schedule spec -> (label, schedule, warmup, natural length or None). warmup: steps, None, or "peak" (a
     JSON config with a warmup: the warmup is marked up to the schedule's first maximum)."""
     if spec.endswith(".json") or os.path.isfile(spec):

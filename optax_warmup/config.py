@@ -38,8 +38,8 @@ A peer schedule names its peer and passes the peer's own arguments::
     {"torch": "OneCycleLR", "max_lr": 0.1, "total_steps": 1000}
     {"timm": "cosine", ...}, {"keras": "CosineDecay", ...}, {"pytorch_warmup": "LinearWarmup", ...}
 
-and ``{"schedule": "<name>", ...}`` calls any public schedule of ``optax_warmup`` by name with the other keys
-as keyword arguments.
+and ``{"schedule": "<name>", ...}`` calls a schedule factory of ``optax_warmup`` by name (those built from plain
+values: ``optax_warmup._registry.SCHEDULES``) with the other keys as keyword arguments.
 
 Every error is a ``ValueError`` whose message starts with the path of the bad key, e.g.
 ``config['warmup']['shape']``.
@@ -75,7 +75,7 @@ _TOP_KEYS = ("peak", "total", "warmup", "stable", "decay", "steps_per_epoch", "b
 _WARMUP_KEYS = ("length", "shape", "init", "exponent")
 _DECAY_KEYS = ("shape", "end", "end_factor", "exponent", "length", "timescale")
 # Decay shape -> (phase shape of the engine, default exponent).
-_DECAY_SHAPES = {
+_DECAY_SHAPES: dict[str, tuple[str, float] | None] = {
     "constant": None,
     "linear": ("linear", 1.0),
     "cosine": ("cosine", 1.0),
@@ -216,7 +216,9 @@ def _library_schedule(cfg: Mapping) -> tuple[PhaseSchedule, dict]:
             )
             if not V.is_traced(d) and d < 0:
                 raise _err("config['total']", f"is shorter than warmup ({w}) + stable ({s}) steps")
-            phase_shape, _ = _DECAY_SHAPES[shape]
+            mapped = _DECAY_SHAPES[shape]
+            assert mapped is not None  # "constant" and "rsqrt", which have no decay phase, were handled above
+            phase_shape = mapped[0]
             rest.append(Phase(V.clamp_length(d), top, V.clamp_value(end), phase_shape,
                               V.clamp_exponent(decay.get("exponent", 1.0))))
         schedule = _warmup.ramp_then(V.clamp_value(warmup["init"]), top, V.clamp_length(w), warmup["shape"],

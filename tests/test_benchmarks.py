@@ -36,14 +36,19 @@ def _check_step_overhead(step: dict) -> None:
 def _check_compile_size(size: dict) -> None:
     assert DROP_INS <= set(size["schedules"])
     assert set(size["joins"]) == {f"join_schedules ({n} pieces)" for n in (2, 8, 32)}
-    for name, row in {**size["schedules"], **size["joins"]}.items():
+    assert set(size["foreign_joins"]) == {f"join_schedules of Optax pieces ({n} pieces)" for n in (2, 8, 32)}
+    for name, row in {**size["schedules"], **size["joins"], **size["foreign_joins"]}.items():
         for lib in ("ours", "optax"):
-            assert _positive(row[lib]["stablehlo_ops"]), (name, lib)
+            assert _positive(row[lib]["stablehlo_ops"]) and _positive(row[lib]["stablehlo_lines"]), (name, lib)
             assert _positive(row[lib]["lower_ms"]["median"]) and _positive(row[lib]["compile_ms"]["median"])
-    # Optax's join evaluates every piece, so its program grows with the pieces: the research note counted 45 and
-    # 706 ops (optax_anchor.md §2(d)); the op count here must reproduce them.
-    assert size["joins"]["join_schedules (2 pieces)"]["optax"]["stablehlo_ops"] == 45
-    assert size["joins"]["join_schedules (32 pieces)"]["optax"]["stablehlo_ops"] == 706
+    # Optax's join evaluates every piece, so its program grows about linearly with the pieces (the research note's
+    # 45 / 178 / 706 ops); the measure must see that growth in this run, whatever the JAX and Optax versions.
+    optax_ops = [size["joins"][f"join_schedules ({n} pieces)"]["optax"]["stablehlo_ops"] for n in (2, 8, 32)]
+    assert optax_ops[0] < optax_ops[1] < optax_ops[2] and optax_ops[2] / optax_ops[0] > 8, optax_ops
+    assert size["join_growth"]["optax"] == optax_ops[2] / optax_ops[0]
+    # The same pieces built by Optax cost the same in both joins' measure: ours differs only by how it joins.
+    foreign = size["foreign_joins"]["join_schedules of Optax pieces (32 pieces)"]
+    assert foreign["optax"]["stablehlo_ops"] == optax_ops[2]
 
 
 def _check_sweep(sweep: dict) -> None:
@@ -57,7 +62,7 @@ def _check_sweep(sweep: dict) -> None:
 
 def _check_curve(curve: dict) -> None:
     for name, row in curve["curves"].items():
-        for variant in ("optax_vmap", "ours_vmap", "ours_direct"):
+        for variant in ("optax_vmap", "ours_vmap", "ours_direct", "optax_scan", "ours_scan"):
             assert _positive(row[variant]["elements_per_s"]), (name, variant)
         assert row["max_abs_diff_vs_optax"] < 1e-5, name
 

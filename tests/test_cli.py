@@ -116,9 +116,15 @@ def test_plot_json_config_goes_through_config_from_config(tmp_path, monkeypatch)
     assert cli.main(["plot", str(path), "--out", str(png)]) == 0
     assert seen == [spec] and _is_png(png)
 
-    monkeypatch.setitem(sys.modules, "optax_warmup.config", None)  # a version without the config module
-    with pytest.raises(SystemExit, match="from_config"):
-        cli.load_schedule(str(path))
+
+def test_plot_spec_names_come_from_the_registry_of_factories():
+    factory, args, kwargs = cli.parse_schedule_call("power_schedule(0.02, 100, batch_size=8, seq_len=64)")
+    assert factory is optax_warmup.power_schedule and args == [0.02, 100] and kwargs == dict(batch_size=8, seq_len=64)
+    # Public but not a schedule of plain values: not in the registry, so not a plot spec.
+    for name in ("scale_by_warmup", "join_schedules", "from_config", "compat"):
+        with pytest.raises(ValueError, match="no schedule"):
+            cli.parse_schedule_call(f"{name}(1)")
+    assert cli.parse_schedule_call("optax.cosine_decay_schedule(1.0, 10)")[0] is optax.cosine_decay_schedule
 
 
 def test_plot_json_config_in_the_library_format_marks_its_warmup(tmp_path, monkeypatch):

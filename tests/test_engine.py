@@ -246,3 +246,55 @@ def test_traced_phases_in_a_join_follow_the_same_rule():
     got = jax.jit(lambda w, b: build(w, b)(jnp.asarray(T)))(10.0, 120.0)
     np.testing.assert_allclose(got, values(build(10, 120)), rtol=2e-6, atol=1e-9)
     assert math.isfinite(float(jnp.max(jnp.abs(jax.grad(lambda w: build(w, 120.0)(50))(10.0)))))
+
+
+def test_every_public_function_has_a_return_annotation():
+    from optax_warmup import config
+
+    for module, names in ((ow, ow.__all__), (compat, compat.__all__), (config, config.__all__)):
+        for name in names:
+            fn = getattr(module, name)
+            if callable(fn) and not isinstance(fn, type) and not inspect.ismodule(fn):
+                assert inspect.signature(fn).return_annotation is not inspect.Signature.empty, name
+
+
+# --- each argument is checked and clamped once, at the public boundary ------------------------------------------------
+
+
+class _Marked(float):
+    """A float whose passes through _validate can be counted (identity, not value)."""
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda w: ow.warmup_cosine_decay_schedule(0.0, 1.0, w, 100),
+        lambda w: ow.warmup_stable_decay_schedule(0.0, 1.0, w, 10, 10),
+        lambda w: ow.warmup_rsqrt_schedule(0.0, 1.0, w),
+        lambda w: ow.warmup_exponential_decay_schedule(0.0, 1.0, w, 10, 0.5),
+        lambda w: ow.warmup_cosine_restarts_schedule(0.0, 1.0, w, 100),
+        lambda w: ow.warmup_schedule(0.0, 1.0, w, warmup_shape="exponential"),
+        lambda w: ow.power_schedule(0.02, w, 100, 10, batch_size=8, seq_len=64),
+        lambda w: ow.scale_by_warmup(w),
+    ],
+)
+def test_warmup_steps_is_checked_and_clamped_once(build, monkeypatch):
+    from optax_warmup import _validate as V
+
+    w = _Marked(10.0)
+    seen = {"checked": 0, "clamped": 0}
+    concrete, sanitize = V.concrete, V.sanitize_length
+
+    def counting_concrete(name, x):
+        seen["checked"] += x is w
+        return concrete(name, x)
+
+    def counting_sanitize(xp, x):
+        seen["clamped"] += x is w
+        return sanitize(xp, x)
+
+    monkeypatch.setattr(V, "concrete", counting_concrete)
+    monkeypatch.setattr(V, "sanitize_length", counting_sanitize)
+    build(w)
+    # Its own check, plus at most one check of its relation to another argument (decay_steps > warmup_steps).
+    assert 1 <= seen["checked"] <= 2 and seen["clamped"] == 1, seen

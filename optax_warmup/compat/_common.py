@@ -107,7 +107,7 @@ def check_in_range(
         raise ValueError(f"{name} must be in {interval}, got {x!r}")
 
 
-def structural_list(name: str, values: Any) -> Sequence[Any] | jax.Array:
+def structural_list(name: str, values: Any) -> Sequence[Any] | np.ndarray | jax.Array:
     """A list of milestones or boundaries: a Python sequence, or a 1-D array (which may be traced)."""
     if isinstance(values, str) or values is None:
         raise TypeError(f"{name} must be a list of numbers, got {values!r}")

@@ -12,6 +12,8 @@ rounds the wrong way (none of the recorded cases hits one).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax.numpy as jnp
 
 from optax_warmup import _validate as V
@@ -196,7 +198,7 @@ def _piecewise_constant_decay(boundaries, values, name="PiecewiseConstant") -> S
     return schedule
 
 
-_BUILDERS = {
+_BUILDERS: dict[str, Callable[..., Schedule]] = {
     "CosineDecay": _cosine_decay,
     "CosineDecayRestarts": _cosine_decay_restarts,
     "ExponentialDecay": _exponential_decay,

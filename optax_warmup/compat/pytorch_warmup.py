@@ -15,6 +15,7 @@ truncation and the RAdam offset are computed in float64 in Python, exactly as th
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -50,8 +51,8 @@ def _untuned_period(beta2, numerator: float):
     b = V.concrete("beta2", beta2)
     if b is not None:
         return float(int(numerator / (1.0 - b)))
-    b = jnp.clip(finite(beta2), 0.0, 1.0 - 1e-7)
-    return jnp.maximum(jnp.floor(numerator / (1.0 - b)), 1.0)
+    traced = jnp.clip(finite(beta2), 0.0, 1.0 - 1e-7)
+    return jnp.maximum(jnp.floor(numerator / (1.0 - traced)), 1.0)
 
 
 def _rho(t, neg_log_beta2, rho_inf):
@@ -97,6 +98,9 @@ def _radam(beta2):
         table = table.astype(V.float_dtype())
 
     def factor(s):
+        neg_log: Any
+        rho_inf_: Any
+        off: Any
         if b is not None:
             neg_log, rho_inf_, off = -math.log(b), rho_inf, offset
         else:

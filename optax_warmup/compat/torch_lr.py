@@ -230,9 +230,10 @@ def _one_cycle_lr(
         return [pct * n - 1.0, n - 1.0]
 
     n_concrete = concrete_value("total_steps", total) if total is not None else None
-    if total is None and concrete_value("epochs", epochs) is not None:
+    e = concrete_value("epochs", epochs) if total is None else None
+    if e is not None:
         sp = concrete_value("steps_per_epoch", steps_per_epoch)
-        n_concrete = None if sp is None else concrete_value("epochs", epochs) * sp
+        n_concrete = None if sp is None else e * sp
     pct_concrete = concrete_value("pct_start", pct_start)
     if n_concrete is not None and pct_concrete is not None:
         bounds = [0.0, *ends(n_concrete, pct_concrete)]
@@ -361,7 +362,7 @@ def _sequential_lr(learning_rate, schedulers: Sequence, milestones) -> Schedule:
     return schedule
 
 
-_BUILDERS = {
+_BUILDERS: dict[str, Callable[..., Schedule]] = {
     "ConstantLR": _constant_lr,
     "LinearLR": _linear_lr,
     "ExponentialLR": _exponential_lr,
