@@ -35,6 +35,10 @@ def _scan(schedule):
     return jax.jit(run)
 
 
+def _flops_per_count(fn, counts) -> float:
+    return _common.flops(fn.lower(counts).compile()) / counts.shape[0]
+
+
 def run(quick: bool = False) -> dict:
     n = 100_000 if quick else 1_000_000
     n_scan = 10_000 if quick else 100_000
@@ -64,6 +68,9 @@ def run(quick: bool = False) -> dict:
             k: {
                 "ms": _common.summary(t),
                 "elements_per_s": fns[k][1].shape[0] / _common.summary(t, scale=1.0)["median"],
+                # Exact and free of timing noise: the compiled program's arithmetic per count (not for the scan,
+                # whose loop body cost_analysis does not multiply out).
+                "flops_per_count": None if k.endswith("scan") else _flops_per_count(*fns[k]),
             }
             for k, t in times.items()
         }

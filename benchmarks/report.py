@@ -124,11 +124,13 @@ def _verdicts(results: dict) -> list[list[str]]:
             ratio = r["ours_direct"]["elements_per_s"] / r["optax_vmap"]["elements_per_s"]
             ratio_min = r["optax_vmap"]["ms"]["min"] / r["ours_direct"]["ms"]["min"]
             spread = _spread(r["ours_direct"]["ms"])
+            flops = (r["ours_direct"].get("flops_per_count"), r["optax_vmap"].get("flops_per_count"))
+            work = f"; {flops[0]:.0f} vs {flops[1]:.0f} flops per count" if None not in flops else ""
             rows.append(
                 [
                     f"curve of the warmup-cosine ({curve['counts']:,} counts) at least as fast as Optax",
                     f"{ratio:.3f}x Optax's speed (median; {ratio_min:.3f}x on the fastest samples); spread "
-                    f"{spread:.0%}",
+                    f"{spread:.0%}{work}",
                     _noisy_verdict(1 / ratio, 1.0, spread),
                 ]
             )
@@ -334,11 +336,12 @@ def _curve_section(curve: dict) -> str:
     variants = ("optax_vmap", "ours_vmap", "ours_direct", "optax_scan", "ours_scan")
     for name, r in curve["curves"].items():
         for variant in (v for v in variants if v in r):
+            flops = r[variant].get("flops_per_count")
             rows.append(
                 [name, variant, f"{r[variant]['ms']['median']:.2f}", f"{r[variant]['ms']['min']:.2f}",
-                 f"{r[variant]['elements_per_s'] / 1e6:.1f}"]
+                 f"{r[variant]['elements_per_s'] / 1e6:.1f}", "—" if flops is None else f"{flops:.1f}"]
             )
-    out += _table(["schedule", "variant", "median ms", "min ms", "M elements/s"], rows)
+    out += _table(["schedule", "variant", "median ms", "min ms", "M elements/s", "flops / count"], rows)
     slower = any(
         r[v]["elements_per_s"] < r[f"optax_{v.split('_')[1]}" if v.endswith("scan") else "optax_vmap"]["elements_per_s"]
         for r in curve["curves"].values()

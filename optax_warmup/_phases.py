@@ -186,19 +186,24 @@ class PhaseSchedule:
             return jnp.broadcast_to(jnp.asarray(value, dtype), jnp.shape(V.as_count(count, clamp=False)))
         plan = self._plan()
         moving = [self.base.kinds[i] for i, _ in plan if self._const_value(i) is None]
-        if len(plan) <= _SELECT_MAX and len(set(moving)) == len(moving):
-            c = V.as_count(count)
-            value = self._by_segment(c, plan)
-        else:
-            # Negative counts need no clamp when the first segment is a phase of concrete positive length that
-            # starts at count 0: its progress is clipped at 0, which is the count-0 value.
-            t = self.base
-            first = plan[0][0]
-            clamp = not (not self.layers and t.kinds[first] in _shapes.SHAPES and _concrete(t.lengths, t.origins)
-                         and t.lengths[first] > 0 and t.origins[first] == 0)
-            c = V.as_count(count, clamp=clamp)
-            value = self._by_fields(c, plan)
+        by_segment = len(plan) <= _SELECT_MAX and len(set(moving)) == len(moving)
+        clamp = self._needs_clamp(plan[0][0], by_segment)
+        c = V.as_count(count, clamp=clamp)
+        value = self._by_segment(c, plan, clamped=clamp) if by_segment else self._by_fields(c, plan)
         return jnp.broadcast_to(jnp.asarray(value, dtype), jnp.shape(c))
+
+    def _needs_clamp(self, first: int, by_segment: bool) -> bool:
+        """Whether negative counts must be clamped to 0. They select the first segment, which gives its value at
+        count 0 by itself when it is a constant, or a phase that clips its progress at 0 from an origin >= 0."""
+        if self.layers:
+            return True
+        kind, origin = self.base.kinds[first], _const(self.base.origins, first)
+        if self._const_value(first) is not None:
+            return False
+        if by_segment:  # each segment's clips are chosen knowing this
+            return kind.startswith(FN) or kind == POWER or not (N.is_const(origin) and origin >= 0)
+        length = _const(self.base.lengths, first)
+        return not (kind in _shapes.SHAPES and N.is_const(length) and length > 0 and N.is_const(origin) and origin == 0)
 
     def _constant(self) -> Any:
         if len(self) != 1 or self.layers:
@@ -258,10 +263,12 @@ class PhaseSchedule:
 
     # Each segment on its own, its constants folded: the cheapest program when every segment has its own kind.
 
-    def _by_segment(self, c: jax.Array, plan: list[tuple[int, int]]) -> Any:
+    def _by_segment(self, c: jax.Array, plan: list[tuple[int, int]], *, clamped: bool) -> Any:
         takeover = [_const(self.begins, b) for _, b in plan]
+        # From which count each segment is used: the first also for negative counts when they are not clamped.
+        used_from = [takeover[0] if clamped else None, *takeover[1:]]
         values = [
-            (lambda i=i, k=k: self._segment_value(c, i, takeover[k], takeover[k + 1] if k + 1 < len(plan) else None))
+            (lambda i=i, k=k: self._segment_value(c, i, used_from[k], takeover[k + 1] if k + 1 < len(plan) else None))
             for k, (i, _) in enumerate(plan)
         ]
         if any(self.base.kinds[i].startswith(FN) for i, _ in plan) and jnp.ndim(c) == 0 and len(plan) > 1:
@@ -286,7 +293,9 @@ class PhaseSchedule:
     def _segment_value(self, c: jax.Array, i: int, start_at: Any, until: Any) -> Any:
         """Segment ``i``'s value, knowing it is only used from ``start_at`` until ``until`` (None: for ever)."""
         value = self._const_value(i)
-        if value is None:
+        if value is not None:
+            value = N.float_dtype().type(value)  # typed, so that selects among constants stay float32
+        else:
             t = self.base
             kind = t.kinds[i]
             f = [_const(a, i) for a in t.fields]
@@ -412,11 +421,11 @@ class _Selector:
             return out
         if self.n <= _SELECT_MAX:
             for j in varying:
-                col = columns[j]
-                v = _const(col, 0)
+                col = columns[j]  # its elements stay typed (float32): a Python float would be weakly typed
+                v = col[0]
                 for k in range(1, self.n):
                     if not (isinstance(col, np.ndarray) and col[k] == col[k - 1]):
-                        v = jnp.where(self._after(k), _const(col, k), v)
+                        v = jnp.where(self._after(k), col[k], v)
                 out[j] = v
             return out
         # The index of the last segment whose begin is <= c: how many of the later begins c has reached.
@@ -503,7 +512,10 @@ def _kind_values(kinds: Sequence[str], c: Any, origin: Any, length: Any, start: 
         elif k == SATURATE:
             out[k] = _saturate(t, length, start, end, clip.positive_length)
         elif k in (EXP, EXP_STAIRS):
-            out[k] = _exp(t, length, start, end, param, stairs=k == EXP_STAIRS)
+            # t < 0 only where the segment is not used; it is clamped for the gradients of traced fields there.
+            concrete = all(N.is_const(x) for x in (length, start, param))
+            out[k] = _exp(t if concrete and not clip.low else jnp.maximum(t, 0.0), length, start, end, param,
+                          stairs=k == EXP_STAIRS)
         elif k.startswith(RESTARTS):
             out[k] = _restarts(t, length, start, end, param, extra, k.split(":")[1])
         elif k == RADAM:
@@ -528,9 +540,10 @@ def _power(t: Any, scale: Any, start: Any, cap: Any, k: Any, floor: Any) -> Any:
         low = tiny if not N.is_const(floor) else max(floor, tiny)
         factor = jnp.exp(jnp.minimum(-k * jnp.log(jnp.maximum(p, low)), _LOG_MAX_FACTOR))
     value = N.mul(start, factor)
-    if N.is_const(cap) and cap >= V._MAX_VALUE:
-        return value
-    return jnp.minimum(value, cap)
+    if N.is_const(cap) and cap >= V._MAX_VALUE and N.is_const(floor) and floor > 0:
+        return value  # no cap, and a base that stays positive (rsqrt, Noam)
+    # At a base of 0 the law is infinite: the cap, exactly (the factor itself is clipped to stay finite).
+    return jnp.where(p > 0, jnp.minimum(value, cap), cap)
 
 
 def _saturate(t: Any, scale: Any, start: Any, end: Any, positive: bool) -> Any:
@@ -545,7 +558,7 @@ def _saturate(t: Any, scale: Any, start: Any, end: Any, positive: bool) -> Any:
 
 def _exp(t: Any, scale: Any, start: Any, bound: Any, log_rate: Any, *, stairs: bool) -> Any:
     """``start * exp(log_rate * t / scale)`` for ``t >= 0``, bounded by ``bound`` (floor if decaying, else ceiling)."""
-    p = jnp.maximum(t, 0.0) / scale
+    p = t / scale
     if stairs:
         p = jnp.floor(p)
     value = N.mul(start, jnp.exp(p * log_rate))

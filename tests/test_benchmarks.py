@@ -64,6 +64,8 @@ def _check_curve(curve: dict) -> None:
     for name, row in curve["curves"].items():
         for variant in ("optax_vmap", "ours_vmap", "ours_direct", "optax_scan", "ours_scan"):
             assert _positive(row[variant]["elements_per_s"]), (name, variant)
+        for variant in ("optax_vmap", "ours_vmap", "ours_direct"):
+            assert _positive(row[variant]["flops_per_count"]), (name, variant)
         assert row["max_abs_diff_vs_optax"] < 1e-5, name
 
 
