@@ -3,10 +3,15 @@
 Schedules are pure functions ``count -> value`` usable wherever Optax takes a schedule
 (``optax.adamw(learning_rate=...)``, ``optax.join_schedules``, a Flax ``TrainState``), and every numeric
 hyperparameter may be a traced array, so ``jit``, ``vmap`` over hyperparameters and ``grad`` all work.
+
+A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+(a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+``optax_warmup.check_hyperparams``.
 """
 
 from optax_warmup import compat  # noqa: E402  (peer parity: hf_schedule, torch_schedule, ...)
 from optax_warmup._adaptive import AdaptiveWarmupState, adaptive_warmup
+from optax_warmup._check import check_hyperparams
 from optax_warmup._composite import (
     noam_schedule,
     sgdr_schedule,
@@ -67,6 +72,7 @@ __all__ = [
     "ScaleByWarmupState",
     "adaptive_warmup",
     "batch_size_warmup",
+    "check_hyperparams",
     "clip_by_global_norm_schedule",
     "constant_schedule",
     "cosine_decay_schedule",

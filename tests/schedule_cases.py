@@ -39,6 +39,7 @@ NOT_SCHEDULES = {
     "to_config",
     "current_hyperparams",
     "current_learning_rate",
+    "check_hyperparams",
     "ConfiguredSchedule",
     "AdaptiveWarmupState",
     "ClipByGlobalNormState",
