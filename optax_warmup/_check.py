@@ -9,6 +9,7 @@ anything.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import numbers
@@ -49,6 +50,15 @@ def _argument_named(message: str, names: list[str]) -> str | None:
     return min(mentioned)[1] if mentioned else None
 
 
+def _on_the_host() -> contextlib.AbstractContextManager:
+    """A JAX op a factory runs while it is built goes to the CPU (when JAX_PLATFORMS leaves one), not to an
+    accelerator."""
+    try:
+        return jax.default_device(jax.local_devices(backend="cpu")[0])
+    except RuntimeError:
+        return contextlib.nullcontext()
+
+
 _NOT_CHECKED = "; traced, it is not checked (how traced values are clamped: README, Guarantees)"
 
 
@@ -65,7 +75,7 @@ def _problems_of_one_config(factory: Callable, bound: inspect.BoundArguments) ->
     names = [n for n, p in parameters.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     for _ in range(len(names) + 1):
         try:
-            with jax.default_device(jax.local_devices(backend="cpu")[0]):  # an op while building: on the host
+            with _on_the_host():
                 factory(*bound.args, **bound.kwargs)
             return problems
         except (TypeError, ValueError) as e:
