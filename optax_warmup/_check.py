@@ -169,7 +169,7 @@ def check_hyperparams(factory: Callable, /, *args: Any, **kwargs: Any) -> list[s
     for i in range(n):
         config = inspect.BoundArguments(bound.signature, dict(bound.arguments))
         for name, a in arrays.items():
-            config.arguments[name] = a[i].item()
+            config.arguments[name] = a[i].item() if isinstance(a[i], np.generic) else a[i]  # object arrays too
         key = tuple(config.arguments[name] for name in arrays)
         if key not in cache:
             cache[key] = _problems_of_one_config(factory, config)

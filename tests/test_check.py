@@ -70,6 +70,9 @@ def test_valid_grids_foreign_factories_and_structured_arguments():
     # a list is a structured argument, the same for every config: only arrays are per config
     pieces = [ow.constant_schedule(1.0), ow.constant_schedule(0.5)]
     assert ow.check_hyperparams(ow.join_schedules, pieces, [10]) == []
+    # an optional argument: None in some configs (an object array)
+    problems = ow.check_hyperparams(ow.exponential_decay, 1.0, 10, 0.5, end_value=np.array([None, np.nan, 0.1], object))
+    assert problems == ["end_value[1] = nan: must be finite, got nan; traced, it would be clamped to 0"]
     problems = ow.check_hyperparams(
         ow.sgdr_schedule, [dict(init_value=0.0, peak_value=np.nan, warmup_steps=0, decay_steps=10)]
     )
@@ -87,11 +90,17 @@ def test_misuse_raises():
         jax.jit(lambda p: ow.check_hyperparams(ow.warmup_constant_schedule, 0.0, p, 10))(1.0)
 
 
+def _configs(name, arg, *values):
+    """The arguments of a grid whose configs have the table's defaults, but ``arg`` = each of ``values`` in turn
+    (``None`` is the table's value of ``arg``; an object array when it is ``None``, as for an optional argument)."""
+    default = TABLE[name][1][arg][0]
+    column = [default if v is None else v for v in values]
+    return TABLE[name][0], _defaults(name) | {arg: np.array(column, dtype=object if default is None else None)}
+
+
 @pytest.mark.parametrize(("name", "arg"), NUMERIC_ARGS)
 def test_every_numeric_argument_of_every_public_factory(name, arg):
-    fn, args = TABLE[name]
-    default = args[arg][0]
-    kwargs = _defaults(name) | {arg: np.array([default, math.nan, default], dtype=np.float64)}
+    fn, kwargs = _configs(name, arg, None, math.nan, None)
     problems = ow.check_hyperparams(fn, **kwargs)
     assert len(problems) == 1 and problems[0].startswith(f"{arg}[1] = nan: "), problems
 
@@ -115,7 +124,7 @@ def _compile_events(calls) -> list[str]:
 
 
 def _nan_in_config_1(name, arg):
-    return TABLE[name][0], _defaults(name) | {arg: np.array([TABLE[name][1][arg][0], math.nan])}
+    return _configs(name, arg, None, math.nan)
 
 
 # Factories that run a JAX op while they are built: with_warmup evaluates the schedule it is given at count 0, the
@@ -136,10 +145,10 @@ BAD = [math.nan, -1.0, math.inf, -math.inf]
 
 def _announced(name, arg):
     """[(bad value, the value check_hyperparams says a trace clamps it to)] for one argument of one factory."""
-    fn, args = TABLE[name]
     out = []
     for bad in BAD:
-        for message in ow.check_hyperparams(fn, **(_defaults(name) | {arg: np.array([args[arg][0], bad])})):
+        fn, kwargs = _configs(name, arg, None, bad)
+        for message in ow.check_hyperparams(fn, **kwargs):
             if m := re.fullmatch(rf"{arg}\[1\] = \S+: .*; traced, it would be clamped to (\S+)", message):
                 out.append((bad, float(m.group(1))))
     return out
