@@ -13,6 +13,9 @@ fields of the state           reported as           meaning
                                                     the learning rates in its part of the state and below it
 ``count`` and ``progress``    ``warmup_progress``   how far a warmup has come (``adaptive_warmup``)
 ``count`` and ``max_norm``    ``max_norm``          the clipping threshold of the last update
+``count`` and ``ratio``       ``update_ratio``      the largest update / parameter norm ratio allowed in the last
+                                                    update (``clip_by_param_norm_ratio``)
+``count`` and ``num_skipped`` ``num_skipped``       updates skipped so far (``skip_step_on_spikes``)
 only ``count``                (with ``schedule=``)  the update count of ``optax.scale_by_schedule``, which
                                                     ``optax.adamw(learning_rate=schedule)`` uses: the last update
                                                     used ``schedule(count - 1)``
@@ -34,7 +37,13 @@ import jax.numpy as jnp
 import numpy as np
 
 # field of a NamedTuple state that also has a ``count`` -> the name it is reported under.
-REPORTED_FIELDS = {"factor": "warmup_factor", "progress": "warmup_progress", "max_norm": "max_norm"}
+REPORTED_FIELDS = {
+    "factor": "warmup_factor",
+    "progress": "warmup_progress",
+    "max_norm": "max_norm",
+    "ratio": "update_ratio",
+    "num_skipped": "num_skipped",
+}
 # Reported names that multiply the learning rates at their place in the state and below.
 FACTORS = ("warmup_factor",)
 _SCHEDULE_COUNT = "schedule_count"  # internal record name of a state whose only field is ``count``

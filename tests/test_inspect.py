@@ -100,6 +100,20 @@ def test_states_are_read_by_their_fields():
     hp = ow.current_hyperparams(state)
     assert {k: float(v) for k, v in hp.items()} == {"warmup_factor": 0.25, "max_norm": 2.0, "head/learning_rate": 0.5}
     assert {k: float(v) for k, v in ow.current_learning_rate(state).items()} == {"head": 0.125}
+    # the fields of the update-limit and skip-step states (issue 13)
+    class Limit(NamedTuple):
+        count: Any
+        ratio: Any
+        scale: Any
+
+    class Skip(NamedTuple):
+        count: Any
+        num_skipped: Any
+        inner_state: Any
+
+    state = Skip(jnp.asarray(5), jnp.asarray(2), (Limit(jnp.asarray(5), jnp.asarray(0.125), jnp.asarray(1.0)),))
+    hp = {k: float(v) for k, v in ow.current_hyperparams(state).items()}
+    assert hp == {"num_skipped": 2.0, "update_ratio": 0.125}
     # a `factor` without a `count` is not a warmup factor
     class FactorOnly(NamedTuple):
         factor: Any
