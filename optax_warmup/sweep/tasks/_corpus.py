@@ -45,14 +45,6 @@ def sample_windows(data: np.ndarray, rng: np.random.Generator, n: int, length: i
     return data[starts[:, None] + np.arange(length)].astype(np.int32)
 
 
-def batch_stream(data: np.ndarray, seeds: int, batch_size: int, context: int, base_seed: int):
-    """Yield training batches of shape (seeds, batch_size, context + 1): one independent stream of windows per
-    seed, shared by every config that has that seed (so configs differ only in their hyperparameters)."""
-    rngs = [np.random.default_rng([base_seed, s]) for s in range(seeds)]
-    while True:
-        yield np.stack([sample_windows(data, r, batch_size, context + 1) for r in rngs])
-
-
 def validation_windows(corpus: Corpus, n: int, context: int, seed: int = 0) -> np.ndarray:
     """A fixed set of `n` validation windows (n, context + 1), the same for every config and seed."""
     return sample_windows(corpus.valid, np.random.default_rng([seed, 10**6]), n, context + 1)
