@@ -11,44 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from schedule_cases import wsd_cycles_reference as _reference
 
 import optax_warmup as ow
 from optax_warmup import _wsd_cycles
-
-DECAY = {
-    "linear": lambda p: 1 - p,
-    "cosine": lambda p: (1 + math.cos(math.pi * p)) / 2,
-    "1-sqrt": lambda p: 1 - math.sqrt(p),
-    "square": lambda p: 1 - p * p,
-}
-RAMP = {
-    "linear": lambda p, k: p,
-    "cosine": lambda p, k: (1 - math.cos(math.pi * p)) / 2,
-    "polynomial": lambda p, k: p**k,
-}
-
-
-def _reference(t, init, peak, end, warmup, lengths, fraction, shape, rewarmup=0, rewarm_value=None,
-               warmup_shape="linear", k=2.0):
-    """The documented formula, in float64 and plain Python: find the cycle of t, then its phase."""
-    start, begin = init, 0
-    for i, length in enumerate(lengths):
-        w = min(warmup if i == 0 else rewarmup, length)
-        d = min(math.ceil(round(fraction * length, 9)), length - w)
-        s = length - w - d
-        if i > 0 and rewarm_value is not None:
-            start = rewarm_value
-        cycle_end = end if d > 0 else peak
-        if t < begin + length:
-            u = t - begin
-            if u < w:
-                return start + (peak - start) * RAMP[warmup_shape](u / w, k)
-            if u < w + s:
-                return peak
-            return end + (peak - end) * DECAY[shape]((u - w - s) / d)
-        start, begin = cycle_end, begin + length
-    return start
-
 
 CONFIGS = {
     "two-cycles": dict(init=0.0, peak=1.0, end=0.0, warmup=10, lengths=[100, 100], fraction=0.2, shape="1-sqrt",
