@@ -1363,9 +1363,10 @@ def _ramp_hp(draw):
         batch1=draw(st.sampled_from([2.0, 64.0, 256.0])),
         seq_len=draw(st.sampled_from([1.0, 7.0, 128.0, 2048.0])),
     )
-    # A threshold whose stage arithmetic is exact in float32 (the traced path) as in float64 (the eager one).
-    q0 = hp["batch0"] * hp["seq_len"]
-    hp["threshold"] = draw(st.integers(1, 2**20).map(lambda n: float(n * q0 - draw(st.sampled_from([0, 1])))))
+    # A threshold on a multiple of the first stage's tokens per update, or just below one: its number of updates
+    # rounds up to the same whole number in float32 (the traced path) as in float64 (the eager one).
+    updates, below = draw(st.integers(1, 2**20)), draw(st.sampled_from([0.0, 1.0]))
+    hp["threshold"] = max(updates * hp["batch0"] * hp["seq_len"] - below, 1.0)
     return hp
 
 
