@@ -528,6 +528,7 @@ class _Runner:
         self.eval_done: list[int] = []
         self.diverged_at = np.full(n, -1, np.int64)
         self.step = 0
+        self.best_loss = float("inf")
 
     # -- state -----------------------------------------------------------------------------------------------
 
@@ -712,11 +713,13 @@ def _progress_bar(total: int, initial: int, enabled: bool, desc: str):
 
 
 def _update_bar(bar, runner: _Runner, call: Mapping[str, np.ndarray]) -> None:
+    """steps/s (tqdm's own), configs alive, the best training loss so far, config-steps per second."""
     n = len(runner.plan.grid)
-    loss = runner.curves.get("loss")
-    best = np.nanmin(loss[:, max(0, runner.step - runner.plan.steps_per_call): runner.step]) if (
-        loss is not None and np.isfinite(loss[:, : runner.step]).any()) else float("nan")
+    loss = call.get("loss")
+    if loss is not None and np.isfinite(loss).any():
+        runner.best_loss = min(runner.best_loss, float(np.nanmin(loss)))
     alive = int((runner.diverged_at < 0).sum())
     rate = n * runner.step / max(runner.timing["train_s"], 1e-9)
-    bar.set_postfix(alive=f"{alive}/{n}", best_loss=f"{best:.3f}", cfg_steps_s=f"{rate:.0f}", refresh=False)
+    bar.set_postfix(alive=f"{alive}/{n}", best_loss=f"{runner.best_loss:.3f}", cfg_steps_s=f"{rate:.0f}",
+                    refresh=False)
     bar.update(runner.step - bar.n)

@@ -82,4 +82,4 @@ def digits(hidden: tuple[int, ...] = (128, 128), batch_size: int = 32, holdout: 
 
     return Task(init=init, loss=loss, data=data, eval=evaluate, name="digits", baseline_loss=math.log(10),
                 info=dict(hidden=list(hidden), batch_size=batch_size, train_examples=int(len(x_train)),
-                          valid_examples=int(len(x_valid))))
+                          valid_examples=int(len(x_valid)), baseline_label="uniform guess"))
