@@ -240,7 +240,7 @@ def _sharded(plan: _Plan, local: Callable, n_args: int, replicated: Sequence[int
     return jax.shard_map(local, mesh=plan.mesh, in_specs=specs, out_specs=P(AXIS))
 
 
-def _build_init(plan: _Plan, optimizer: Callable) -> Callable:
+def _build_init(plan: _Plan, optimizer: Callable) -> Any:
     """(params per group, hp per group) -> optimizer states per group."""
 
     def group_init(g: int):
@@ -256,7 +256,7 @@ def _build_init(plan: _Plan, optimizer: Callable) -> Callable:
     return jax.jit(lambda params, hps: tuple(f(p, h) for f, p, h in zip(inits, params, hps, strict=True)))
 
 
-def _build_call(plan: _Plan, task: Task, optimizer: Callable) -> Callable:
+def _build_call(plan: _Plan, task: Task, optimizer: Callable) -> Any:
     """(states, hps, data, start) -> (states, metrics): ``steps_per_call`` training steps of every config."""
     k_steps = plan.steps_per_call
     loss_fn = _loss_with_aux(task.loss)
@@ -303,10 +303,12 @@ def _build_call(plan: _Plan, task: Task, optimizer: Callable) -> Callable:
 
     calls = [group_call(g) for g in range(len(plan.grid.groups))]
 
+    make_batch = task.data
+
     def call(states, hps, data, start):
-        if task.data is not None:  # data = the unique seeds' data keys; batches are made here, on the device
+        if make_batch is not None:  # data = the unique seeds' data keys; batches are made here, on the device
             steps = start + jnp.arange(k_steps)
-            batches = jax.vmap(lambda s: jax.vmap(lambda key: task.data(s, key))(data))(steps)
+            batches = jax.vmap(lambda s: jax.vmap(lambda key: make_batch(s, key))(data))(steps)
         else:
             batches = data
         out = [f(st, hp, batches, start) for f, st, hp in zip(calls, states, hps, strict=True)]
@@ -315,7 +317,7 @@ def _build_call(plan: _Plan, task: Task, optimizer: Callable) -> Callable:
     return jax.jit(call, donate_argnums=0)
 
 
-def _build_eval(plan: _Plan, task: Task) -> Callable | None:
+def _build_eval(plan: _Plan, task: Task) -> Any:
     """params per group -> {metric: value} per group."""
     if task.eval is None and task.eval_batches is None:
         return None
@@ -380,8 +382,8 @@ def _to_host(tree):
 class _HostBatches:
     """``steps_per_call`` batches of every unique seed, stacked ``[k, seed, ...]``, from the task's host streams."""
 
-    def __init__(self, task: Task, seeds: np.ndarray, skip: int):
-        self.streams: list[Iterator] = [iter(task.batches(int(s))) for s in seeds]
+    def __init__(self, batches: Callable[[int], Iterable], seeds: np.ndarray, skip: int):
+        self.streams: list[Iterator] = [iter(batches(int(s))) for s in seeds]
         self.last: list[Any] = [None] * len(seeds)
         for _ in range(skip):
             self._next()
@@ -604,10 +606,12 @@ class _Runner:
             states, host = restored
             self._load_host(host)
         replicated = NamedSharding(plan.mesh, P())
-        host_batches = (_HostBatches(task, plan.unique_seeds, skip=self.step) if task.batches is not None
-                        else None)
-        data_arg = (jax.device_put(_data_keys(plan), replicated) if task.data is not None
-                    else jax.device_put(host_batches.take(plan.steps_per_call, plan.steps - self.step), replicated))
+        host_batches = None
+        if task.batches is not None:
+            host_batches = _HostBatches(task.batches, plan.unique_seeds, skip=self.step)
+            data_arg = jax.device_put(host_batches.take(plan.steps_per_call, plan.steps - self.step), replicated)
+        else:
+            data_arg = jax.device_put(_data_keys(plan), replicated)
         t0 = time.perf_counter()
         call_exec = _build_call(plan, task, self.optimizer).lower(states, self.hps, data_arg,
                                                                   jnp.int32(self.step)).compile()

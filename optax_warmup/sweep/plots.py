@@ -31,7 +31,7 @@ def choose_axes(result: SweepResult, x: str | None = None, y: str | None = None)
         if name is not None and name not in result.setting_axes:
             raise ValueError(f"axis {name!r} is not a setting axis of this sweep ({result.setting_axes})")
     if x is None:
-        x = result.lr_axis() or (varying[0] if varying else (result.setting_axes or [None])[0])
+        x = result.lr_axis() or next(iter(varying or result.setting_axes), None)
     if y is None:
         y = next((a for a in varying if a != x), None)
     return x, y
