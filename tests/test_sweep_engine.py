@@ -165,6 +165,11 @@ def test_host_streams_host_init_and_eval_batches():
     np.testing.assert_allclose(r.eval["loss"][1, 0], expected, rtol=1e-5)
     assert set(r.eval) == {"loss", "mae"} and np.all(r.eval["loss"][:, -1] < r.eval["loss"][:, 0])
     np.testing.assert_array_equal(r.final_loss, r.eval["loss"][:, -1])
+    # one batch (a tuple, not a list) is one batch
+    one_batch = sweep.Task(init=T.host_init, loss=T.loss, batches=T.host_batches, eval_batches=T.eval_batches()[0])
+    single = sweep.run(one_batch, T.adamw, 8, {"peak_value": [1e-2], "warmup_steps": [0]}, progress=False)
+    np.testing.assert_allclose(single.eval["loss"][0, 0], float(T.loss(T.host_init(0), T.eval_batches()[0])[0]),
+                               rtol=1e-5)
     # the first training batch of seed 1 is the first batch of its stream
     x, y = next(T.host_batches(1))
     np.testing.assert_allclose(r.curves["loss"][1, 0], float(T.loss(params, (x, y))[0]), rtol=1e-5)

@@ -53,8 +53,8 @@ class Task:
       batches: instead of ``data``: ``batches(seed) -> iterator`` of host batches, one stream per seed. Resuming
         skips the batches already used, so a stream must be the same every time it is created.
       eval: ``eval(params) -> {name: scalar}``, jittable, run every ``eval_every`` steps.
-      eval_batches: instead of ``eval``: a batch or a list of batches (same shapes); their mean loss (and extra
-        metrics) is the evaluation.
+      eval_batches: instead of ``eval``: one batch, or a Python list of batches of the same shapes; their mean loss
+        (and extra metrics) is the evaluation.
       name: shown in reports.
       baseline_loss: the loss of a model that learned nothing useful (e.g. the unigram loss of a language model):
         drawn on the loss figures, and a run that ends at or above it is reported as collapsed.
@@ -325,7 +325,8 @@ def _build_eval(plan: _Plan, task: Task) -> Any:
         evaluate = lambda params: {k: jnp.asarray(v, jnp.float32) for k, v in task.eval(params).items()}  # noqa: E731
     else:
         loss_fn = _loss_with_aux(task.loss)
-        batches = task.eval_batches if isinstance(task.eval_batches, list | tuple) else [task.eval_batches]
+        # a list is a list of batches; anything else (an array, a tuple (x, y), a dict) is one batch
+        batches = task.eval_batches if isinstance(task.eval_batches, list) else [task.eval_batches]
         stacked = jax.tree.map(lambda *b: np.stack([np.asarray(x) for x in b]), *batches)
 
         def evaluate(params):
