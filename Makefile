@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)
 	$(VENV)/bin/ruff check optax_warmup tests benchmarks tools
 
-# mypy over the package (its files and exclusions are in pyproject.toml: the sweep package is excluded for now).
+# mypy over the whole package (its settings are in pyproject.toml).
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 

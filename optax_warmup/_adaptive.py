@@ -85,8 +85,6 @@ def adaptive_warmup(
     warmup_steps: ArrayLike,
     init_value: ArrayLike = 0.0,
     *,
-    warmup_shape: str = "linear",
-    warmup_exponent: ArrayLike = 2.0,
     decay: ArrayLike = 0.99,
     zscore: ArrayLike = 4.0,
     norm_ratio: ArrayLike = 2.0,
@@ -95,6 +93,8 @@ def adaptive_warmup(
     backoff: ArrayLike = 0.5,
     backoff_steps: ArrayLike = 0.0,
     skip_spikes: bool = False,
+    warmup_shape: str = "linear",
+    warmup_exponent: ArrayLike = 2.0,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Wraps an optimizer in a warmup that advances only while the gradients (and the loss) stay calm.
 
@@ -131,8 +131,6 @@ def adaptive_warmup(
       inner: the optimizer to warm up (``None``: scale the incoming updates themselves).
       warmup_steps: progress needed for the full factor (steps of calm training).
       init_value: the factor at progress 0.
-      warmup_shape: a warmup shape (``optax_warmup.WARMUP_SHAPES``).
-      warmup_exponent: the power of the ``"polynomial"`` shape.
       decay: decay of the running statistics, in ``[0, 1)``.
       zscore: standard deviations above the running mean that count as a spike (``>= 0``).
       norm_ratio: ratio to the running geometric-mean gradient norm below which nothing is a spike (``>= 1``).
@@ -141,6 +139,8 @@ def adaptive_warmup(
       backoff: factor applied to the progress on a spike or a non-finite value, in ``[0, 1]``.
       backoff_steps: steps subtracted from the progress on a spike or a non-finite value (``>= 0``).
       skip_spikes: also drop the update of a spiking step (zero update, inner state kept).
+      warmup_shape: a warmup shape (``optax_warmup.WARMUP_SHAPES``).
+      warmup_exponent: the power of the ``"polynomial"`` shape.
 
     Every numeric argument may be traced (``vmap`` over them); concrete bad values raise ``ValueError``.
 

@@ -695,17 +695,23 @@ def from_function(fn: Callable) -> PhaseSchedule:
 
 def from_phases(phases: Sequence[Phase]) -> PhaseSchedule:
     """Phases (already clamped) run one after the other from count 0."""
-    phases = list(phases)
-    if V.xp_for(*(x for ph in phases for x in (ph.length, ph.start, ph.end, ph.param))) is np:
+    col = {f: _stack([getattr(ph, f) for ph in phases]) for f in ("length", "start", "end", "param")}
+    return from_columns(col["length"], col["start"], col["end"], col["param"], [ph.shape for ph in phases])
+
+
+def from_columns(lengths: Any, starts: Any, ends: Any, params: Any, shapes: Sequence[str]) -> PhaseSchedule:
+    """Phases given as columns (arrays of one entry per phase, already clamped), run one after the other."""
+    shapes = list(shapes)
+    if _concrete(lengths, starts, ends, params):
         # A zero-length phase is never selected unless it is the last one (whose end value is then held):
         # dropping it at construction keeps the compiled program small.
-        phases = [ph for ph in phases[:-1] if float(ph.length) > 0] + [phases[-1]]
-    lengths = _stack([ph.length for ph in phases])
-    xp = _xp(lengths)
+        keep = [i for i in range(len(shapes) - 1) if lengths[i] > 0] + [len(shapes) - 1]
+        lengths, starts, ends, params = (a[np.asarray(keep)] for a in (lengths, starts, ends, params))
+        shapes = [shapes[i] for i in keep]
+    xp = _xp(lengths, starts, ends, params)
+    lengths, starts, ends, params = (xp.asarray(a, N.float_dtype()) for a in (lengths, starts, ends, params))
     begins = xp.concatenate([xp.zeros((1,), lengths.dtype), xp.cumsum(lengths)[:-1]])
-    table = Table(begins, lengths, _stack([ph.start for ph in phases]), _stack([ph.end for ph in phases]),
-                  _stack([ph.param for ph in phases]), tuple(ph.shape for ph in phases))
-    return PhaseSchedule(begins, table)
+    return PhaseSchedule(begins, Table.of([begins, lengths, starts, ends, params], shapes))
 
 
 def overlay(schedule: PhaseSchedule, anchor: Any, kind: str, origin: Any, length: Any, start: Any, end: Any,
@@ -802,13 +808,15 @@ def phase_schedule(phases: Sequence[Phase]) -> PhaseSchedule:
     phases = [Phase(*p) if not isinstance(p, Phase) else p for p in phases]
     if not phases:
         raise ValueError("phases must hold at least one Phase, got an empty list")
-    clamped = []
     for i, ph in enumerate(phases):
         V.check_choice(f"phases[{i}].shape", ph.shape, tuple(_shapes.SHAPES))
         V.check_nonnegative(f"phases[{i}].length", ph.length)
         V.check_finite(f"phases[{i}].start", ph.start)
         V.check_finite(f"phases[{i}].end", ph.end)
         V.check_nonnegative(f"phases[{i}].param", ph.param)
-        clamped.append(Phase(V.clamp_length(ph.length), V.clamp_value(ph.start), V.clamp_value(ph.end), ph.shape,
-                             V.clamp_exponent(ph.param)))
-    return from_phases(clamped)
+    # Clamped as columns: one operation per field whatever the number of phases, when they are traced.
+    xp = V.xp_for(*(x for ph in phases for x in (ph.length, ph.start, ph.end, ph.param)))
+    column = {f: N.stack(xp, [getattr(ph, f) for ph in phases]) for f in ("length", "start", "end", "param")}
+    return from_columns(V.sanitize_length(xp, column["length"]), V.sanitize_value(xp, column["start"]),
+                        V.sanitize_value(xp, column["end"]), V.sanitize_exponent(xp, column["param"]),
+                        [ph.shape for ph in phases])

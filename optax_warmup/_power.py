@@ -141,7 +141,7 @@ def power_schedule(
         tau = V.clamp_length(tokens_per_step)
     else:
         tau = V.clamp_length(beta * V.clamp_length(seq_len))
-    xp = V.xp_for(cap, w, k, beta, tau, a)
+    xp = V.xp_for(cap, w, k, beta, tau, a, decay_steps, total_steps)
     wide = np.float64 if xp is np else (lambda x: x)  # concrete: the constants in float64 before rounding
     # eta(c tau) = min(cap, scale * c**-k), scale = beta a tau**-k (the power law per step, c = 1).
     log_tau = xp.log(xp.maximum(wide(tau), 1e-30))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from optax_warmup import _composite, _decay, _power, _untuned, _warmup
+from optax_warmup import _composite, _decay, _power, _untuned, _warmup, _wsd_cycles
 from optax_warmup._phases import PhaseSchedule
 
 SCHEDULES: dict[str, Callable[..., PhaseSchedule]] = {
@@ -37,6 +37,7 @@ SCHEDULES: dict[str, Callable[..., PhaseSchedule]] = {
         _composite.warmup_stable_decay_schedule,
         _composite.warmup_cosine_restarts_schedule,
         _composite.sgdr_schedule,
+        _wsd_cycles.warmup_stable_decay_cycles_schedule,
         _power.power_schedule,
         _untuned.untuned_warmup,
         _untuned.radam_warmup,

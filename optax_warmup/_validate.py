@@ -103,6 +103,15 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     return value
 
 
+def check_int(name: str, value: Any, *, minimum: int = 0) -> int:
+    """A structural integer (a loop bound, a window length): must be a concrete Python/NumPy integer."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a Python int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
 # --- clamping of values that may be traced ---------------------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 """The `optax-warmup` command (also `python -m optax_warmup`).
 
-    optax-warmup sweep [--quick] [--lrs ...] [--warmups ...] [--out DIR]   train a grid of models at once
+    optax-warmup sweep [--task T] [--axis NAME=V,...] [--quick] [--out DIR]  train a grid of models at once
     optax-warmup plot SPEC [SPEC ...] [--steps N] [--out PNG]               draw schedules to a PNG
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import dataclasses
 import importlib
 import inspect
 import json
@@ -16,155 +15,6 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
-
-# `--quick`: a smoke test that runs in under a minute on 2 CPU cores. Flags given explicitly still win.
-QUICK = dict(steps=200, d_model=32, warmups=(0, 0.25), valid_windows=128)
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(t) for t in text.split(",") if t.strip())
-
-
-def _warmups(text: str) -> tuple[float | int, ...]:
-    """'0,0.1,25%,50,1e2' -> (0, 0.1, 0.25, 50, 100): a number in [0, 1) or a % is a fraction of --steps,
-    a whole number is steps (as in optax_warmup.config)."""
-    out: list[float | int] = []
-    for token in (t.strip() for t in text.split(",")):
-        if not token:
-            continue
-        value = float(token[:-1]) / 100 if token.endswith("%") else float(token)
-        if token.endswith("%") and not 0 <= value < 1:
-            raise argparse.ArgumentTypeError(f"a warmup fraction must be in [0%, 100%), got {token}")
-        out.append(value if 0 < value < 1 else int(value) if value == int(value) else value)
-    return tuple(out)
-
-
-def _strings(text: str) -> tuple[str, ...]:
-    return tuple(t.strip() for t in text.split(",") if t.strip())
-
-
-def _add_sweep_parser(sub) -> None:
-    p = sub.add_parser("sweep", help="train a grid of warmup settings simultaneously (one compiled step)",
-                       description="Train a grid of small byte-level Transformer LMs on the standard "
-                                   "library's source, one config per (peak lr, warmup, shape, seed), all in "
-                                   "one compiled step; write a table, results.json and figures.")
-    g = p.add_argument_group("grid")
-    g.add_argument("--steps", type=int, help="training steps per config (default 300)")
-    g.add_argument("--lrs", type=_floats,
-                   help="peak learning rates, comma-separated (default 1e-3,3e-3,1e-2,3e-2,1e-1)")
-    g.add_argument("--warmups", type=_warmups,
-                   help="warmup lengths: whole numbers are steps, numbers in [0, 1) or 10%% are fractions "
-                        "of --steps (default 0,0.02,0.1,0.25)")
-    g.add_argument("--shapes", type=_strings,
-                   help="warmup shapes, e.g. linear,cosine,exponential (default linear)")
-    g.add_argument("--seeds", type=int, help="number of seeds, a vmapped axis like the others (default 2)")
-    g.add_argument("--seed", type=int, help="base random seed (default 0)")
-    m = p.add_argument_group("model and training")
-    m.add_argument("--d-model", type=int, help="model width (default 64)")
-    m.add_argument("--layers", dest="n_layers", type=int, help="Transformer blocks (default 2)")
-    m.add_argument("--heads", dest="n_heads", type=int, help="attention heads (default 4)")
-    m.add_argument("--context", type=int, help="context length in bytes (default 32)")
-    m.add_argument("--batch-size", type=int, help="windows per step (default 16)")
-    m.add_argument("--norm", choices=("pre", "post"), help="Pre-LN (default) or Post-LN blocks")
-    m.add_argument("--no-qk-norm", dest="qk_norm", action="store_false", default=None,
-                   help="drop the parameter-free LayerNorm on queries and keys")
-    m.add_argument("--weight-decay", type=float, help="AdamW weight decay (default 0.01)")
-    m.add_argument("--b2", type=float, help="AdamW b2 (default 0.999)")
-    r = p.add_argument_group("run")
-    r.add_argument("--quick", action="store_true",
-                   help="a smoke-test grid that runs in under a minute on 2 cores")
-    r.add_argument("--strategy", choices=("auto", "vmap", "map"),
-                   help="how each device runs its configs: vmap (batched) or map (a lax.map loop, also one "
-                        "compile); auto = map on CPU, vmap on accelerators (default)")
-    r.add_argument("--eval-every", type=int, help="validation every N steps (default: 10 evaluations)")
-    r.add_argument("--valid-windows", type=int, help="validation windows (default 256)")
-    r.add_argument("--max-files", type=int, help=argparse.SUPPRESS)  # tests: read fewer stdlib files
-    r.add_argument("--out", default=os.path.join("runs", "sweep"),
-                   help="output directory (default runs/sweep)")
-    r.add_argument("--compare-sequential", action="store_true",
-                   help="also run the grid with Optax's own schedule, one compile and run per config, and "
-                        "compare wall times")
-    r.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    r.add_argument("--distributed", action="store_true",
-                   help="call jax.distributed.initialize() first (multi-host: run the same command on every "
-                        "host; the config axis is sharded over all hosts' devices; process 0 writes the outputs)."
-                        " Cloud TPU, SLURM, Open MPI and Kubernetes are detected; elsewhere give the next three")
-    r.add_argument("--coordinator", metavar="HOST:PORT", help="with --distributed: process 0's address")
-    r.add_argument("--num-processes", type=int, help="with --distributed: how many processes")
-    r.add_argument("--process-id", type=int, help="with --distributed: this process's index")
-    p.set_defaults(func=_sweep)
-
-
-def sweep_config(args: argparse.Namespace):
-    from optax_warmup.sweep.train import SweepConfig
-
-    values = dict(QUICK) if args.quick else {}
-    for field in dataclasses.fields(SweepConfig):
-        given = getattr(args, field.name, None)
-        if given is not None:
-            values[field.name] = given
-    if args.norm is not None:
-        values["pre_ln"] = args.norm == "pre"
-    return SweepConfig(**values)
-
-
-def _sweep(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from optax_warmup.sweep import report, train
-
-    if args.distributed:
-        import jax
-
-        jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
-                                   process_id=args.process_id)
-    main_process = _is_main_process()
-    say = print if main_process else (lambda *a, **k: None)  # one copy of the report, from process 0
-    cfg = sweep_config(args)
-    try:
-        grid = train.build_grid(cfg)
-    except ValueError as e:
-        print(f"optax-warmup sweep: {e}", file=sys.stderr)
-        return 2
-    say(f"sweep: {len(grid)} configs ({len(cfg.lrs)} lrs x {len(cfg.warmups)} warmups x "
-        f"{len(cfg.shapes)} shapes x {cfg.seeds} seeds), {cfg.steps} steps, "
-        f"strategy {train.resolve_strategy(cfg.strategy)}", flush=True)
-    results = train.run_sweep(cfg, progress=args.progress and main_process)
-    t = results["timing"]
-    say(report.format_table(results))
-    say(f"\ncompile {t['compile_s']:.1f} s, {1000 * t['step_s']:.0f} ms/step for {len(grid)} configs, "
-        f"eval {t['eval_s']:.1f} s, total {t['total_s']:.1f} s on {results['settings']['devices']} "
-        f"{results['settings']['backend']} device(s)")
-    if args.compare_sequential:
-        seq = train.run_sequential(cfg, progress=args.progress and main_process)
-        batched = t["compile_s"] + t["train_s"]
-        per_cfg_b, per_cfg_s = batched / len(grid), seq["wall_s"] / max(seq["configs"], 1)
-        results["sequential"] = dict(seq, batched_train_s=batched)
-        note = (f" ({seq['skipped']} non-linear configs skipped; per-config times compared)"
-                if seq["skipped"] else "")
-        say(f"\none compiled step for all {len(grid)} configs: {batched:.1f} s (compile + train, no eval)\n"
-            f"optax.warmup_cosine_decay_schedule, one jit per config: {seq['wall_s']:.1f} s for "
-            f"{seq['configs']} configs{note}, of which {seq['first_steps_s']:.1f} s in first steps "
-            f"(compiles)\nratio sequential / batched: {per_cfg_s / per_cfg_b:.2f}x")
-        batched_last = results["curves"]["loss"][-1, seq["grid_index"]]
-        finite = np.isfinite(batched_last) & np.isfinite(seq["final_loss"])
-        if finite.any():
-            gap = np.max(np.abs(batched_last[finite] - np.asarray(seq["final_loss"])[finite]))
-            say(f"largest difference in last-step loss, batched vs sequential: {gap:.2e}")
-    if not main_process:
-        return 0
-    paths = report.write_outputs(results, args.out)
-    say(f"\noutputs in {os.path.abspath(args.out)}:")
-    for name, path in paths.items():
-        say(f"  {name:<10} {path}")
-    return 0
-
-
-def _is_main_process() -> bool:
-    import jax
-
-    return jax.process_index() == 0
-
 
 # ---------------------------------------------------------------------------------------------------- plot
 
@@ -227,30 +77,87 @@ def _mentions_warmup(d) -> bool:
     return isinstance(d, list) and any(_mentions_warmup(v) for v in d)
 
 
+# Config files `plot` reads (any other existing file is read as JSON).
+CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
+LABEL_WIDTH = 90  # legend labels longer than this keep their two ends
+
+
+def _is_yaml(path: str) -> bool:
+    return path.lower().endswith((".yaml", ".yml"))
+
+
+def read_config_file(path: str):
+    """A JSON or YAML (``.yaml`` / ``.yml``) config file -> its data. Every problem is a one-line ``ValueError``
+    naming the file: missing, unreadable, not text, not valid JSON / YAML, or PyYAML not installed."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a directory, not a config file") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file (a JSON or YAML config is expected)") from None
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read it ({e.strerror or e})") from None
+    if not _is_yaml(path):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+    try:
+        import yaml
+    except ImportError:
+        raise ValueError(f"{path}: reading YAML needs PyYAML: pip install pyyaml (it comes with the dev extra, "
+                         "pip install 'optax_warmup[dev]'), or write the config as JSON") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ValueError(f"{path}: not valid YAML{where} ({getattr(e, 'problem', None) or e})") from None
+
+
 def load_schedule(spec: str) -> tuple[str, Callable, Any, float | None]:
     """A schedule spec -> (label, schedule, warmup, natural length or None). warmup: steps, None, or "peak" (a
-    JSON config with a warmup: the warmup is marked up to the schedule's first maximum)."""
-    if spec.endswith(".json") or os.path.isfile(spec):
+    config file with a warmup: the warmup is marked up to the schedule's first maximum).
+
+    A spec is a JSON or YAML config file (read by ``optax_warmup.config.from_config``) or a call like
+    ``name(arg=value, ...)``. Every mistake in it is a one-line ``ValueError`` that names the spec."""
+    is_file = os.path.exists(spec) or spec.lower().endswith(CONFIG_SUFFIXES)
+    if is_file:
         from optax_warmup.config import from_config
 
-        with open(spec) as f:
-            config = json.load(f)
-        schedule = from_config(config)
+        config = read_config_file(spec)
+        try:
+            schedule = from_config(config)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{spec}: {e}") from None
         label = os.path.basename(spec)
         params = config
     else:
+        if "(" not in spec:
+            raise ValueError(f"{spec}: no such file, and not a schedule call like "
+                             "warmup_cosine_decay_schedule(init_value=0, peak_value=1e-3, ...)")
         factory, args, kwargs = parse_schedule_call(spec)
-        schedule = factory(*args, **kwargs)
+        try:
+            schedule = factory(*args, **kwargs)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{spec}: {e}") from None
         try:  # name the positional arguments too, to find warmup_steps and decay_steps
             params = dict(inspect.signature(factory).bind(*args, **kwargs).arguments)
         except (TypeError, ValueError):
             params = kwargs
         label = "".join(spec.split())
-        label = label if len(label) <= 90 else label[:87] + "..."
     if not callable(schedule):
-        raise SystemExit(f"{spec}: does not describe a schedule (got {type(schedule).__name__})")
+        raise ValueError(f"{spec}: does not describe a schedule (got {type(schedule).__name__})")
+    try:  # a bad argument that only shows when the schedule runs (Optax's factories check nothing)
+        schedule(0)
+    except (TypeError, ValueError, ArithmeticError) as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{spec}: evaluating it at count 0 failed: {first_line}") from None
     warmup = _find(params, "warmup_steps")
-    if warmup is None and _mentions_warmup(params) and spec.endswith(".json"):
+    if warmup is None and _mentions_warmup(params) and is_file:
         warmup = "peak"  # a config's warmup may be "10%" or {"tokens": ...}: mark up to the first peak instead
     length = max((v for k in ("decay_steps", "total_steps", "transition_steps", "total", "num_training_steps")
                   if isinstance(v := _find(params, k), int | float) and not isinstance(v, bool)), default=None)
@@ -259,19 +166,64 @@ def load_schedule(spec: str) -> tuple[str, Callable, Any, float | None]:
     return label, schedule, warmup, length
 
 
+def legend_labels(labels: Sequence[str], width: int = LABEL_WIDTH) -> list[str]:
+    """One legend label per schedule, all distinct: a label longer than ``width`` keeps its beginning and its end
+    (where the arguments that differ usually are), and labels that would still read the same get the position of
+    their SPEC on the command line, ``" #2"``."""
+    head = (width - 3) * 2 // 3
+    short = [label if len(label) <= width else label[:head] + "..." + label[-(width - 3 - head):] for label in labels]
+    return [f"{s} #{i + 1}" if short.count(s) > 1 else s for i, s in enumerate(short)]
+
+
+def _positive_steps(text: str) -> int:
+    """--steps: a whole number of steps > 0 (argparse names the flag in front of the message)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not value.is_integer() or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of steps > 0, got {text!r}")
+    return int(value)
+
+
+def _one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """A mistake on this parser's command line is one line on stderr (no usage block), exit code 2."""
+
+    def error(message: str):
+        parser.exit(2, f"{parser.prog}: error: {message} (see {parser.prog} --help)\n")
+
+    parser.error = error  # type: ignore[method-assign]  # argparse has no hook for this
+
+
 def _add_plot_parser(sub) -> None:
     p = sub.add_parser("plot", help="draw schedules to a PNG",
                        description="Draw one or more schedules to a PNG, warmup phase shaded. SPEC is a "
                                    "call, e.g. 'warmup_cosine_decay_schedule(init_value=0,peak_value=1e-3,"
                                    "warmup_steps=100,decay_steps=1000)' (literal arguments only; "
-                                   "optax.NAME(...) for Optax's), or a JSON config file read by "
-                                   "optax_warmup.config.from_config.")
-    p.add_argument("specs", nargs="+", metavar="SPEC")
-    p.add_argument("--steps", type=int, help="steps to draw (default: the longest decay_steps, else 1000)")
+                                   "optax.NAME(...) for Optax's), or a JSON or YAML (.yaml, .yml) config file "
+                                   "read by optax_warmup.config.from_config.")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="a schedule call or a JSON / YAML config file")
+    p.add_argument("--steps", type=_positive_steps,
+                   help="steps to draw (default: the longest decay_steps, else 1000)")
     p.add_argument("--out", default="schedule.png", help="PNG path (default schedule.png)")
     p.add_argument("--log-y", action="store_true", help="logarithmic learning-rate axis")
-    p.add_argument("--title", default="learning-rate schedule")
+    p.add_argument("--title", default="learning-rate schedule", help="figure title")
+    _one_line_errors(p)
     p.set_defaults(func=_plot)
+
+
+def _check_out(path: str) -> str | None:
+    """Why ``--out`` cannot be written, or None; checked before any schedule is evaluated."""
+    if os.path.isdir(path):
+        return f"--out {path}: is a directory; give a file name such as {os.path.join(path, 'schedule.png')}"
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):  # missing folders are created
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"--out {path}: {parent} is a file, not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"--out {path}: cannot write in {parent}"
+    return None
 
 
 def _plot(args: argparse.Namespace) -> int:
@@ -279,20 +231,32 @@ def _plot(args: argparse.Namespace) -> int:
 
     from optax_warmup.plotting import plot_schedules, schedule_values
 
+    def fail(message: str) -> int:
+        print(f"optax-warmup plot: {message}", file=sys.stderr)
+        return 2
+
+    problem = _check_out(args.out)
+    if problem:
+        return fail(problem)
     try:
         loaded = [load_schedule(s) for s in args.specs]
     except ValueError as e:
-        print(f"optax-warmup plot: {e}", file=sys.stderr)
-        return 2
+        return fail(str(e))
     steps = args.steps or int(max((n for *_, n in loaded if n), default=1000))
-    schedules = {label: fn for label, fn, _, _ in loaded}
+    labels = legend_labels([label for label, *_ in loaded])
+    schedules = {label: fn for label, (_, fn, _, _) in zip(labels, loaded, strict=True)}
     warmups = {}
-    for label, fn, warmup, _ in loaded:
+    for label, (_, fn, warmup, _) in zip(labels, loaded, strict=True):
         if warmup == "peak":
             warmup = int(np.argmax(schedule_values(fn, steps)))
         if isinstance(warmup, int | float) and warmup > 0:
             warmups[label] = warmup
-    path = plot_schedules(schedules, steps, args.out, warmups, title=args.title, log_y=args.log_y)
+    try:
+        path = plot_schedules(schedules, steps, args.out, warmups, title=args.title, log_y=args.log_y)
+    except ImportError as e:
+        return fail(f"drawing needs matplotlib ({e}): pip install 'optax_warmup[plot]'")
+    except OSError as e:
+        return fail(f"--out {args.out}: cannot write it ({e.strerror or e})")
     print(f"wrote {os.path.abspath(path)}")
     return 0
 
@@ -300,7 +264,9 @@ def _plot(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optax-warmup", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    _add_sweep_parser(sub)
+    from optax_warmup.sweep.command import add_parser as add_sweep_parser
+
+    add_sweep_parser(sub)
     _add_plot_parser(sub)
     return parser
 

@@ -1,4 +1,4 @@
-"""The `optax-warmup` command: sweep end to end on a tiny grid, the plot command, safe schedule parsing."""
+"""The `optax-warmup` command: the plot command, safe schedule parsing (the sweep command: test_sweep_command.py)."""
 
 import json
 import os
@@ -6,74 +6,19 @@ import subprocess
 import sys
 import types
 
-import numpy as np
 import optax
 import pytest
 
 import optax_warmup
 from optax_warmup import cli
-from optax_warmup.sweep import report
-from optax_warmup.sweep.train import TINY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FLAGS = dict(steps="--steps", d_model="--d-model", n_layers="--layers", n_heads="--heads", context="--context",
-             batch_size="--batch-size", valid_windows="--valid-windows", max_files="--max-files", seeds="--seeds")
-TINY_FLAGS = [arg for key, value in TINY.items() for arg in (FLAGS[key], str(value))] + ["--no-progress"]
 SPEC = "warmup_cosine_decay_schedule(init_value=0,peak_value=1e-3,warmup_steps=100,decay_steps=1000)"
 
 
 def _is_png(path) -> bool:
     with open(path, "rb") as f:
         return f.read(8) == b"\x89PNG\r\n\x1a\n"
-
-
-def test_sweep_command_writes_table_results_and_figures_and_compares_sequential(tmp_path, capsys):
-    out = tmp_path / "sweep"
-    assert cli.main(["sweep", *TINY_FLAGS, "--steps", "10", "--lrs", "3e-2", "--warmups", "0,50%",
-                     "--compare-sequential", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    for expected in ("LR sensitivity", "max|g| early", "ratio sequential / batched", f"outputs in {out}"):
-        assert expected in printed
-    for name in ("heatmap_val_loss.png", "loss_curves.png", "lr_schedules.png"):
-        assert _is_png(out / name), name
-
-    results = json.loads((out / "results.json").read_text())
-    # results.json reads back into the same table
-    assert report.format_table(report.load_results(out / "results.json")) == (out / "table.txt").read_text()[:-1]
-    configs = results["configs"]
-    assert [(c["lr"], c["warmup_steps"]) for c in configs] == [(3e-2, 0), (3e-2, 5)]
-    assert len(results["curves"]["loss"]) == 2 and len(results["curves"]["loss"][0]) == 10
-    assert results["curves"]["val_steps"][0] == 0 and results["curves"]["val_steps"][-1] == 10
-    # the recorded learning rates are Optax's own schedule with the same (Python float) arguments
-    for c, lrs in zip(configs, results["curves"]["lr"], strict=True):
-        reference = optax.warmup_cosine_decay_schedule(0.0, c["lr"], c["warmup_steps"], 10, 0.1 * c["lr"])
-        np.testing.assert_allclose(lrs, [float(reference(t)) for t in range(10)], rtol=1e-5, atol=1e-10)
-    assert configs[1]["early_max_loss_jump"] is not None and not any(c["diverged"] for c in configs)
-    # one jit per config with optax's schedule trains the same models (same data, same init)
-    seq = results["sequential"]
-    assert seq["configs"] == 2 and seq["wall_s"] > 0
-    last = [curve[-1] for curve in results["curves"]["loss"]]
-    np.testing.assert_allclose(seq["final_loss"], last, rtol=1e-4)
-
-
-def test_quick_preset_yields_to_explicit_flags():
-    args = cli.build_parser().parse_args(["sweep", "--quick", "--steps", "7", "--norm", "post", "--no-qk-norm"])
-    cfg = cli.sweep_config(args)
-    assert (cfg.steps, cfg.d_model, tuple(cfg.warmups)) == (7, cli.QUICK["d_model"], cli.QUICK["warmups"])
-    assert cfg.pre_ln is False and cfg.qk_norm is False
-    assert cli._warmups("0,0.1,25%,50,1e2") == (0, 0.1, 0.25, 50, 100)
-    assert [type(w) for w in cli._warmups("0,0.1,50")] == [int, float, int]
-
-
-@pytest.mark.parametrize("flags, message", [
-    (["--shapes", "linear,geometric"], "geometric"),
-    (["--shapes", "bogus"], "bogus"),
-    (["--warmups", "0,8"], "not shorter than the run"),
-    (["--warmups", "2.5"], "whole number"),
-])
-def test_sweep_rejects_bad_settings_before_training(flags, message, capsys):
-    assert cli.main(["sweep", *TINY_FLAGS, *flags]) == 2
-    assert message in capsys.readouterr().err
 
 
 def test_plot_command_writes_a_png_with_the_warmup_marked(tmp_path, capsys):
@@ -149,3 +94,134 @@ def test_python_dash_m_optax_warmup_runs_the_cli(tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert _is_png(png)
+
+
+# --- plot: every user mistake is one line, exit code 2 --------------------------------------------------------------
+
+LONG = "warmup_cosine_decay_schedule(init_value=0.0,peak_value=0.001,warmup_steps=100,decay_steps=1000,end_value={})"
+
+
+def _plot_exit(argv, capsys):
+    """(exit code, stderr) of `optax-warmup plot ARGV`, whether argparse or the command itself refuses it."""
+    try:
+        code = cli.main(["plot", *argv])
+    except SystemExit as e:
+        code = e.code
+    return code, capsys.readouterr().err
+
+
+# (argv, where "{tmp}" is a folder holding the files of _mistake_files; what the one line says)
+PLOT_MISTAKES = {
+    "missing-json": (["{tmp}/missing.json"], "missing.json: no such file"),
+    "missing-yaml": (["{tmp}/missing.yml"], "missing.yml: no such file"),
+    "a-folder": (["{tmp}/folder.json"], "folder.json: is a directory"),
+    "not-text": (["{tmp}/binary.json"], "binary.json: not a text file"),
+    "bad-json": (["{tmp}/bad.json"], "bad.json: not valid JSON"),
+    "bad-yaml": (["{tmp}/bad.yaml"], "bad.yaml: not valid YAML at line 2"),
+    "bad-config": (["{tmp}/wrong.json"], "wrong.json: config['decay']['shape']: must be one of"),
+    "neither-file-nor-call": (["configs/run"], "configs/run: no such file, and not a schedule call"),
+    "unknown-argument": (["warmup_schedule(0, 1, 10, foo=1)"], "unexpected keyword argument 'foo'"),
+    "bad-value": (["warmup_cosine_decay_schedule(0, 1, 10, 5)"], "decay_steps must be > warmup_steps"),
+    "fails-when-run": (["optax.linear_schedule('a', 1, 10)"], "evaluating it at count 0 failed"),
+    "steps-zero": ([SPEC, "--steps", "0"], "argument --steps: must be a whole number of steps > 0, got '0'"),
+    "steps-negative": ([SPEC, "--steps", "-5"], "argument --steps: must be a whole number of steps > 0"),
+    "steps-text": ([SPEC, "--steps", "ten"], "argument --steps: must be a whole number of steps > 0"),
+    "no-spec": ([], "the following arguments are required: SPEC"),
+    "out-is-a-folder": ([SPEC, "--out", "{tmp}"], "is a directory; give a file name"),
+    "out-under-a-file": ([SPEC, "--out", "{tmp}/bad.json/x.png"], "bad.json is a file, not a folder"),
+}
+
+
+def _mistake_files(tmp):
+    (tmp / "bad.json").write_text('{"peak": 1e-3, "total": 400,')
+    (tmp / "bad.yaml").write_text("peak: [\n")
+    (tmp / "wrong.json").write_text(json.dumps({"peak": 1e-3, "total": 400, "decay": "cosin"}))
+    (tmp / "folder.json").mkdir()
+    (tmp / "binary.json").write_bytes(b"\xff\xfe\x00\x9c")
+
+
+@pytest.mark.parametrize("case", list(PLOT_MISTAKES))
+def test_every_plot_mistake_is_one_line_and_exit_code_2(case, tmp_path, capsys):
+    _mistake_files(tmp_path)
+    argv, expected = PLOT_MISTAKES[case]
+    code, err = _plot_exit([a.format(tmp=tmp_path) for a in argv], capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("optax-warmup plot: "), err
+    assert expected in err, err
+    assert "Traceback" not in err and "_positive_steps" not in err and "usage:" not in err
+    assert not (tmp_path / "schedule.png").exists()
+
+
+def test_unreadable_plot_file_is_named(tmp_path, capsys, monkeypatch):
+    import builtins
+
+    path = tmp_path / "locked.json"
+    path.write_text("{}")
+    real_open = builtins.open
+
+    def locked(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", locked)  # chmod does not stop root, who runs CI containers
+    assert _plot_exit([str(path)], capsys) == (2, f"optax-warmup plot: {path}: cannot read it (Permission denied)\n")
+
+
+def test_plot_command_line_mistake_has_no_traceback(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "optax_warmup", "plot", str(tmp_path / "nope.yaml")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stderr) == (2, f"optax-warmup plot: {tmp_path / 'nope.yaml'}: no such file\n")
+
+
+def _drawn(monkeypatch):
+    import optax_warmup.plotting as plotting
+
+    drawn = {}
+
+    def fake(schedules, steps, out, warmups, **kw):
+        drawn.update(steps=steps, warmups=dict(warmups), labels=list(schedules),
+                     ends=[float(s(steps)) for s in schedules.values()])
+        return str(out)
+
+    monkeypatch.setattr(plotting, "plot_schedules", fake)
+    return drawn
+
+
+def test_plot_draws_every_schedule_even_when_labels_would_collide(tmp_path, monkeypatch):
+    drawn = _drawn(monkeypatch)
+    specs = [LONG.format(1e-4), LONG.format(2e-4), LONG.format(1e-4)]
+    assert len("".join(specs[0].split())) > 90 and specs[0][:87] == specs[1][:87]  # what used to collide
+    assert cli.main(["plot", *specs, "--out", str(tmp_path / "p.png")]) == 0
+    assert len(drawn["labels"]) == 3 == len(set(drawn["labels"]))
+    assert drawn["ends"] == [pytest.approx(1e-4), pytest.approx(2e-4), pytest.approx(1e-4)]  # end_value at step 1000
+    assert all(len(label) <= 90 + 3 for label in drawn["labels"])
+    assert drawn["labels"][0].endswith("#1") and drawn["labels"][2].endswith("#3")  # the same spec twice
+    assert "end_value=0.0002)" in drawn["labels"][1]  # the end of a long label survives
+    assert set(drawn["warmups"]) == set(drawn["labels"]) and set(drawn["warmups"].values()) == {100}
+
+
+def test_plot_reads_a_yaml_config_like_a_json_one(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("yaml")
+    drawn = _drawn(monkeypatch)
+    (tmp_path / "wsd.yaml").write_text("peak: 1e-3\ntotal: 4e2\nwarmup: 10%\nstable: 100\ndecay: linear\n")
+    (tmp_path / "wsd.json").write_text(json.dumps({"peak": 1e-3, "total": 400, "warmup": "10%", "stable": 100,
+                                                    "decay": "linear"}))
+    assert cli.main(["plot", str(tmp_path / "wsd.yaml"), str(tmp_path / "wsd.json"),
+                     "--out", str(tmp_path / "w.png")]) == 0
+    # 400 steps (from total), the warmup marked up to the first peak, step 400 the end of the linear decay
+    assert drawn == {"steps": 400, "warmups": {"wsd.yaml": 40, "wsd.json": 40}, "labels": ["wsd.yaml", "wsd.json"],
+                     "ends": [0.0, 0.0]}
+
+    monkeypatch.setitem(sys.modules, "yaml", None)  # PyYAML not installed
+    code, err = _plot_exit([str(tmp_path / "wsd.yaml")], capsys)
+    assert code == 2 and "needs PyYAML" in err and "optax_warmup[dev]" in err and err.count("\n") == 1
+
+
+def test_legend_labels_are_distinct_and_short():
+    labels = ["a" * 200, "a" * 199 + "b", "short", "short", "x" * 90]
+    out = cli.legend_labels(labels)
+    assert len(set(out)) == len(out)
+    assert out[0].endswith("a") and out[1].endswith("b") and len(out[0]) == 90
+    assert out[2:4] == ["short #3", "short #4"] and out[4] == "x" * 90

@@ -84,17 +84,17 @@ SHAPED = ["warmup_schedule", "warmup_factor", "with_warmup", "warmup_overlay", "
           "batch_size_warmup", "adaptive_warmup", "warmup_constant_schedule", "warmup_cosine_decay_schedule",
           "warmup_linear_decay_schedule", "warmup_polynomial_decay_schedule", "warmup_exponential_decay_schedule",
           "warmup_rsqrt_schedule", "warmup_stable_decay_schedule", "warmup_cosine_restarts_schedule",
-          "power_schedule", "untuned_warmup", "untuned_warmup_steps", "scale_by_untuned_warmup"]
+          "power_schedule", "untuned_warmup", "untuned_warmup_steps", "scale_by_untuned_warmup",
+          "warmup_stable_decay_cycles_schedule"]
 
 
 @pytest.mark.parametrize("name", SHAPED)
-def test_warmup_shape_is_keyword_only_and_first_of_the_keyword_only_arguments(name):
+def test_warmup_shape_is_keyword_only_and_last(name):
     params = inspect.signature(getattr(ow, name)).parameters
     keyword_only = [p for p, v in params.items() if v.kind is inspect.Parameter.KEYWORD_ONLY]
     assert "shape" not in params  # ("exponent" remains the cosine decay's power, as in Optax)
-    if name in ("power_schedule",):  # its token arguments come first; the warmup ones are last, in order
-        assert keyword_only[-2:] == ["warmup_shape", "warmup_exponent"]
-    elif name.startswith(("untuned", "scale_by_untuned")):  # only two shapes, no exponent
-        assert keyword_only == ["warmup_shape"]
+    assert list(params)[-len(keyword_only):] == keyword_only  # nothing after the keyword-only arguments
+    if name.startswith(("untuned", "scale_by_untuned")):  # only two shapes, no exponent
+        assert keyword_only[-1:] == ["warmup_shape"]
     else:
-        assert keyword_only[:2] == ["warmup_shape", "warmup_exponent"], keyword_only
+        assert keyword_only[-2:] == ["warmup_shape", "warmup_exponent"], keyword_only

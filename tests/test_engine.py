@@ -49,6 +49,7 @@ BUILT = {
     "warmup_stable_decay_schedule": ow.warmup_stable_decay_schedule(0.0, 1.0, 50, 100, 100),
     "warmup_cosine_restarts_schedule": ow.warmup_cosine_restarts_schedule(0.0, 1.0, 20, 100, 2.0, 0.5),
     "sgdr_schedule": ow.sgdr_schedule([dict(init_value=0.0, peak_value=1.0, warmup_steps=10, decay_steps=100)] * 2),
+    "warmup_stable_decay_cycles_schedule": ow.warmup_stable_decay_cycles_schedule(0.0, 1.0, 10, [100, 100]),
     "power_schedule": ow.power_schedule(0.02, 50, 300, 30, batch_size=64, seq_len=512),
     "untuned_warmup": ow.untuned_warmup(0.99),
     "radam_warmup": ow.radam_warmup(0.99),
@@ -63,6 +64,7 @@ COMPOSED = {
     "timm_schedule": compat.timm_schedule("cosine", 1.0, t_initial=100),
     "keras_schedule": compat.keras_schedule("CosineDecay", initial_learning_rate=1.0, decay_steps=100),
     "pytorch_warmup_schedule": compat.pytorch_warmup_schedule("LinearWarmup", 1.0, warmup_period=10),
+    "schedule_in_tokens": ow.schedule_in_tokens(ow.warmup_cosine_decay_schedule(0.0, 1.0, 1e6, 1e8), 4096),
 }
 
 
@@ -81,7 +83,7 @@ def test_every_factory_returns_a_phase_schedule(name):
 
 
 @pytest.mark.parametrize("name", sorted(_registry.SCHEDULES) + ["phase_schedule", "join_schedules", "with_warmup",
-                                                                 "warmup_overlay"])
+                                                                 "warmup_overlay", "schedule_in_tokens"])
 def test_every_public_factory_is_annotated_to_return_a_phase_schedule(name):
     annotation = inspect.signature(getattr(ow, name)).return_annotation
     assert annotation in ("PhaseSchedule", ow.PhaseSchedule), annotation
