@@ -42,7 +42,7 @@ def _flops_per_count(fn, counts) -> float:
 def run(quick: bool = False) -> dict:
     n = 100_000 if quick else 1_000_000
     n_scan = 10_000 if quick else 100_000
-    rounds = 5 if quick else 25
+    rounds = 5 if quick else 41
     counts = jnp.arange(n, dtype=jnp.int32)
     scan_counts = jnp.arange(0, 3200, 3200 / n_scan).astype(jnp.int32)  # every piece of the joins, in order
     results = {}
@@ -75,4 +75,8 @@ def run(quick: bool = False) -> dict:
             for k, t in times.items()
         }
         results[name]["max_abs_diff_vs_optax"] = max_abs_diff
+        # Speed relative to Optax's, from samples taken in the same round (under the same load): median over rounds.
+        for k in fns:
+            reference = times["optax_scan" if k.endswith("scan") else "optax_vmap"]
+            results[name][k]["speed_vs_optax"] = _common.paired_ratio(reference, times[k])
     return {"counts": n, "scan_counts": n_scan, "rounds": rounds, "curves": results}

@@ -491,6 +491,16 @@ def _kind_values(kinds: Sequence[str], c: Any, origin: Any, length: Any, start: 
     t: Any = N.sub(c, origin)  # unused (and not emitted) when every kind is a constant
     bounded = [k for k in kinds if k in _shapes.SHAPES]
     p = has_length = None
+    if bounded == ["cosine"] and clips["cosine"].positive_length and N.is_const(length):
+        # The half cosine alone: its angle pi * t / L in one product, clipped to [0, pi] (cos(pi) is exactly -1).
+        clip = clips["cosine"]
+        angle = t * (np.pi / length)
+        if clip.low:
+            angle = jnp.maximum(angle, 0.0)
+        if clip.high:
+            angle = jnp.minimum(angle, N.float_dtype().type(np.pi))
+        out["cosine"] = _shapes.cosine_at(angle, start, end, param)
+        bounded = []
     if bounded:
         positive = all(clips[k].positive_length for k in bounded)
         high = any(clips[k].high for k in bounded)
@@ -505,6 +515,8 @@ def _kind_values(kinds: Sequence[str], c: Any, origin: Any, length: Any, start: 
             p = jnp.where(has_length, jnp.minimum(jnp.maximum(t / jnp.where(has_length, length, 1.0), 0.0), 1.0), 1.0)
     for k in kinds:
         clip = clips[k]
+        if k in out:
+            continue
         if k == CONST:
             out[k] = start
         elif k == POWER:

@@ -81,8 +81,13 @@ def linear(p: Any, start: Any, end: Any, k: Any) -> Any:
 
 
 def cosine(p: Any, start: Any, end: Any, k: Any) -> Any:
+    return cosine_at(jnp.pi * p, start, end, k)
+
+
+def cosine_at(angle: Any, start: Any, end: Any, k: Any) -> Any:
+    """The ``"cosine"`` shape at ``angle = pi p`` (the engine may fold ``pi`` into the progress it computes)."""
     # cos(pi) rounds to exactly -1 in float32 and float64, so `remaining` is exactly 0 at p = 1.
-    return _toward_end(start, end, safe_pow(0.5 * (1.0 + jnp.cos(jnp.pi * p)), k))
+    return _toward_end(start, end, safe_pow(0.5 * (1.0 + jnp.cos(angle)), k))
 
 
 def polynomial(p: Any, start: Any, end: Any, k: Any) -> Any:
