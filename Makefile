@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo lint bench thorough golden clean
+.PHONY: test demo lint bench thorough golden clean evidence evidence-methods evidence-adaptive evidence-transfer
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,14 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+
+# The experiments of docs/evidence.md, one command each (about ten minutes each on two idle CPU cores); outputs in
+# runs/evidence/NAME, figures copied to docs/img/evidence. SIZE=quick for a few minutes each.
+SIZE ?= full
+evidence-methods evidence-adaptive evidence-transfer: evidence-%: $(STAMP)
+	$(PY) -m optax_warmup evidence $* --size $(SIZE) --figures docs/img/evidence
+
+evidence: evidence-methods evidence-adaptive evidence-transfer
 
 # Thousands of hypothesis examples per property instead of the CI profile's hundreds.
 thorough: $(STAMP)

@@ -1,6 +1,7 @@
 """The `optax-warmup` command (also `python -m optax_warmup`).
 
     optax-warmup sweep [--task T] [--axis NAME=V,...] [--quick] [--out DIR]  train a grid of models at once
+    optax-warmup evidence methods|adaptive|transfer [--size S]              one experiment of docs/evidence.md
     optax-warmup plot SPEC [SPEC ...] [--steps N] [--out PNG]               draw schedules to a PNG
 """
 
@@ -148,8 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optax-warmup", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     from optax_warmup.sweep.command import add_parser as add_sweep_parser
+    from optax_warmup.sweep.evidence.command import add_parser as add_evidence_parser
 
     add_sweep_parser(sub)
+    add_evidence_parser(sub)
     _add_plot_parser(sub)
     return parser
 
