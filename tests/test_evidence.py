@@ -1,6 +1,7 @@
 """The evidence experiments (``optax-warmup evidence``): the spike-test replay equals adaptive_warmup, the seed
 statistics, the injected spike, and a seconds-long run of each experiment checked against hand computations."""
 
+import importlib.util
 import math
 import os
 
@@ -16,7 +17,8 @@ from optax_warmup.sweep.evidence import _common as C
 from optax_warmup.sweep.evidence import adaptive, methods, transfer
 from optax_warmup.sweep.evidence._replay import replay
 
-pytest.importorskip("sklearn")  # the digits task
+needs_digits = pytest.mark.skipif(importlib.util.find_spec("sklearn") is None,
+                                  reason="the digits task needs scikit-learn")
 
 SETTINGS = [dict(decay=0.99, zscore=3.5, norm_ratio=2.0, loss_ratio=1.2, min_observations=5),
             dict(decay=0.9, zscore=2.0, norm_ratio=1.2, loss_ratio=1.05, min_observations=3),
@@ -109,6 +111,7 @@ def methods_run(tmp_path_factory):
     return methods.run("tiny", out=str(out), progress=False), str(out)
 
 
+@needs_digits
 def test_methods_smoke(methods_run):
     summary, out = methods_run
     result = sweep.load(os.path.join(out, "digits", "results.json"))
@@ -143,6 +146,7 @@ def adaptive_run(tmp_path_factory):
     return adaptive.run("tiny", out=str(out), progress=False), str(out)
 
 
+@needs_digits
 def test_adaptive_smoke(adaptive_run):
     summary, out = adaptive_run
     assert summary["library_defaults"] == dict(decay=0.99, zscore=3.5, norm_ratio=2.0, loss_ratio=1.2,
