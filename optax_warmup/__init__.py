@@ -47,10 +47,9 @@ from optax_warmup._transforms import (
     scale_by_warmup,
 )
 from optax_warmup._untuned import radam_warmup, untuned_warmup, untuned_warmup_steps
+from optax_warmup._version import __version__ as __version__  # the one place: _version.py
 from optax_warmup._warmup import warmup_factor, warmup_overlay, warmup_schedule, with_warmup
 from optax_warmup.config import ConfiguredSchedule, from_config, to_config
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ConfiguredSchedule",

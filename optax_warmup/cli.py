@@ -16,6 +16,9 @@ import os
 import sys
 from collections.abc import Sequence
 
+from optax_warmup._extras import MissingExtra
+from optax_warmup._version import __version__
+
 # `--quick`: a smoke test that runs in under a minute on 2 CPU cores. Flags given explicitly still win.
 QUICK = dict(steps=200, d_model=32, warmups=(0, 0.25), valid_windows=128)
 
@@ -296,6 +299,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optax-warmup", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_sweep_parser(sub)
     _add_plot_parser(sub)
@@ -304,7 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except MissingExtra as e:  # an optional dependency is not installed: one line naming the extra, no traceback
+        print(f"optax-warmup: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

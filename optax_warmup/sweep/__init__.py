@@ -4,6 +4,13 @@ data (standard-library bytes) -> model (a byte-level Transformer LM) -> train (t
 loop) -> report (table, LR sensitivity, results.json, figures). Needs the `sweep` extra (flax, matplotlib, tqdm).
 """
 
-from optax_warmup.sweep.train import SweepConfig, run_sweep
+from optax_warmup._extras import require
+
+# The `sweep` extra, checked before anything is built or trained: one line naming it, no traceback from deep inside.
+for _module in ("flax", "matplotlib", "tqdm"):
+    require(_module, "sweep", "the sweep")
+del _module
+
+from optax_warmup.sweep.train import SweepConfig, run_sweep  # noqa: E402
 
 __all__ = ["SweepConfig", "run_sweep"]
