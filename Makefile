@@ -34,7 +34,7 @@ dist-check: $(STAMP)
 	$(PY) tools/check_dist.py
 
 # The test suite on the lowest versions pyproject.toml allows (.ci/min-constraints.txt), on the oldest Python we
-# support (numpy 1.26 has no wheels for newer ones): MIN_PYTHON=python3.11 if python3 is another version.
+# support, 3.11 (numpy 2.0.0 has no wheels for 3.13): MIN_PYTHON=python3.11 if python3 is another version.
 MIN_VENV   := .venv-min
 MIN_PYTHON ?= $(PYTHON)
 $(MIN_VENV)/.installed: pyproject.toml optax_warmup/_version.py .ci/min-constraints.txt

@@ -1,9 +1,9 @@
 """Optional dependencies: a missing one says which extra to install, in one line.
 
-The schedules and transformations need only the core dependencies (jax, optax, numpy). The plot command
-needs the ``plot`` extra (matplotlib), the sweep the ``sweep`` extra (flax, matplotlib, tqdm). A feature that needs
-an extra calls :func:`require` before it does anything else; the command line turns :class:`MissingExtra` into
-one line on stderr and exit status 2.
+The schedules and transformations need only the core dependencies (jax, optax, numpy). The plot command needs
+the ``plot`` extra (matplotlib), the sweep command the ``sweep`` extra (flax, matplotlib, tqdm, orbax). A feature
+that needs an extra calls :func:`require` before it does anything else; the command line checks each command's
+modules first (``cli.EXTRAS``) and turns :class:`MissingExtra` into one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ class MissingExtra(ImportError):
 
     def __init__(self, module: str, extra: str, feature: str | None = None):
         self.module, self.extra = module, extra
-        needs = f"{feature} needs" if feature else "this needs"
-        super().__init__(f"{needs} {module}, which is not installed: pip install '{DISTRIBUTION}[{extra}]'",
-                         name=module)
+        missing = f"{feature} needs {module}, which is not installed" if feature else f"{module} is not installed"
+        super().__init__(f"{missing}: pip install '{DISTRIBUTION}[{extra}]'", name=module)
 
 
 def require(module: str, extra: str, feature: str | None = None) -> ModuleType:

@@ -1,6 +1,6 @@
 """The `optax-warmup` command (also `python -m optax_warmup`).
 
-    optax-warmup sweep [--quick] [--lrs ...] [--warmups ...] [--out DIR]   train a grid of models at once
+    optax-warmup sweep [--task T] [--axis NAME=V,...] [--quick] [--out DIR]  train a grid of models at once
     optax-warmup plot SPEC [SPEC ...] [--steps N] [--out PNG]               draw schedules to a PNG
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import dataclasses
 import importlib
 import inspect
 import json
@@ -16,157 +15,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from optax_warmup._extras import MissingExtra
+from optax_warmup._extras import MissingExtra, require
 from optax_warmup._version import __version__
 
-# `--quick`: a smoke test that runs in under a minute on 2 CPU cores. Flags given explicitly still win.
-QUICK = dict(steps=200, d_model=32, warmups=(0, 0.25), valid_windows=128)
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(t) for t in text.split(",") if t.strip())
-
-
-def _warmups(text: str) -> tuple[float | int, ...]:
-    """'0,0.1,25%,50,1e2' -> (0, 0.1, 0.25, 50, 100): a number in [0, 1) or a % is a fraction of --steps,
-    a whole number is steps (as in optax_warmup.config)."""
-    out: list[float | int] = []
-    for token in (t.strip() for t in text.split(",")):
-        if not token:
-            continue
-        value = float(token[:-1]) / 100 if token.endswith("%") else float(token)
-        if token.endswith("%") and not 0 <= value < 1:
-            raise argparse.ArgumentTypeError(f"a warmup fraction must be in [0%, 100%), got {token}")
-        out.append(value if 0 < value < 1 else int(value) if value == int(value) else value)
-    return tuple(out)
-
-
-def _strings(text: str) -> tuple[str, ...]:
-    return tuple(t.strip() for t in text.split(",") if t.strip())
-
-
-def _add_sweep_parser(sub) -> None:
-    p = sub.add_parser("sweep", help="train a grid of warmup settings simultaneously (one compiled step)",
-                       description="Train a grid of small byte-level Transformer LMs on the standard "
-                                   "library's source, one config per (peak lr, warmup, shape, seed), all in "
-                                   "one compiled step; write a table, results.json and figures.")
-    g = p.add_argument_group("grid")
-    g.add_argument("--steps", type=int, help="training steps per config (default 300)")
-    g.add_argument("--lrs", type=_floats,
-                   help="peak learning rates, comma-separated (default 1e-3,3e-3,1e-2,3e-2,1e-1)")
-    g.add_argument("--warmups", type=_warmups,
-                   help="warmup lengths: whole numbers are steps, numbers in [0, 1) or 10%% are fractions "
-                        "of --steps (default 0,0.02,0.1,0.25)")
-    g.add_argument("--shapes", type=_strings,
-                   help="warmup shapes, e.g. linear,cosine,exponential (default linear)")
-    g.add_argument("--seeds", type=int, help="number of seeds, a vmapped axis like the others (default 2)")
-    g.add_argument("--seed", type=int, help="base random seed (default 0)")
-    m = p.add_argument_group("model and training")
-    m.add_argument("--d-model", type=int, help="model width (default 64)")
-    m.add_argument("--layers", dest="n_layers", type=int, help="Transformer blocks (default 2)")
-    m.add_argument("--heads", dest="n_heads", type=int, help="attention heads (default 4)")
-    m.add_argument("--context", type=int, help="context length in bytes (default 32)")
-    m.add_argument("--batch-size", type=int, help="windows per step (default 16)")
-    m.add_argument("--norm", choices=("pre", "post"), help="Pre-LN (default) or Post-LN blocks")
-    m.add_argument("--no-qk-norm", dest="qk_norm", action="store_false", default=None,
-                   help="drop the parameter-free LayerNorm on queries and keys")
-    m.add_argument("--weight-decay", type=float, help="AdamW weight decay (default 0.01)")
-    m.add_argument("--b2", type=float, help="AdamW b2 (default 0.999)")
-    r = p.add_argument_group("run")
-    r.add_argument("--quick", action="store_true",
-                   help="a smoke-test grid that runs in under a minute on 2 cores")
-    r.add_argument("--strategy", choices=("auto", "vmap", "map"),
-                   help="how each device runs its configs: vmap (batched) or map (a lax.map loop, also one "
-                        "compile); auto = map on CPU, vmap on accelerators (default)")
-    r.add_argument("--eval-every", type=int, help="validation every N steps (default: 10 evaluations)")
-    r.add_argument("--valid-windows", type=int, help="validation windows (default 256)")
-    r.add_argument("--max-files", type=int, help=argparse.SUPPRESS)  # tests: read fewer stdlib files
-    r.add_argument("--out", default=os.path.join("runs", "sweep"),
-                   help="output directory (default runs/sweep)")
-    r.add_argument("--compare-sequential", action="store_true",
-                   help="also run the grid with Optax's own schedule, one compile and run per config, and "
-                        "compare wall times")
-    r.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    r.add_argument("--distributed", action="store_true",
-                   help="call jax.distributed.initialize() first (multi-host: run the same command on every "
-                        "host; the config axis is sharded over all hosts' devices; process 0 writes the outputs)."
-                        " Cloud TPU, SLURM, Open MPI and Kubernetes are detected; elsewhere give the next three")
-    r.add_argument("--coordinator", metavar="HOST:PORT", help="with --distributed: process 0's address")
-    r.add_argument("--num-processes", type=int, help="with --distributed: how many processes")
-    r.add_argument("--process-id", type=int, help="with --distributed: this process's index")
-    p.set_defaults(func=_sweep)
-
-
-def sweep_config(args: argparse.Namespace):
-    from optax_warmup.sweep.train import SweepConfig
-
-    values = dict(QUICK) if args.quick else {}
-    for field in dataclasses.fields(SweepConfig):
-        given = getattr(args, field.name, None)
-        if given is not None:
-            values[field.name] = given
-    if args.norm is not None:
-        values["pre_ln"] = args.norm == "pre"
-    return SweepConfig(**values)
-
-
-def _sweep(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from optax_warmup.sweep import report, train
-
-    if args.distributed:
-        import jax
-
-        jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
-                                   process_id=args.process_id)
-    main_process = _is_main_process()
-    say = print if main_process else (lambda *a, **k: None)  # one copy of the report, from process 0
-    cfg = sweep_config(args)
-    try:
-        grid = train.build_grid(cfg)
-    except ValueError as e:
-        print(f"optax-warmup sweep: {e}", file=sys.stderr)
-        return 2
-    say(f"sweep: {len(grid)} configs ({len(cfg.lrs)} lrs x {len(cfg.warmups)} warmups x "
-        f"{len(cfg.shapes)} shapes x {cfg.seeds} seeds), {cfg.steps} steps, "
-        f"strategy {train.resolve_strategy(cfg.strategy)}", flush=True)
-    results = train.run_sweep(cfg, progress=args.progress and main_process)
-    t = results["timing"]
-    say(report.format_table(results))
-    say(f"\ncompile {t['compile_s']:.1f} s, {1000 * t['step_s']:.0f} ms/step for {len(grid)} configs, "
-        f"eval {t['eval_s']:.1f} s, total {t['total_s']:.1f} s on {results['settings']['devices']} "
-        f"{results['settings']['backend']} device(s)")
-    if args.compare_sequential:
-        seq = train.run_sequential(cfg, progress=args.progress and main_process)
-        batched = t["compile_s"] + t["train_s"]
-        per_cfg_b, per_cfg_s = batched / len(grid), seq["wall_s"] / max(seq["configs"], 1)
-        results["sequential"] = dict(seq, batched_train_s=batched)
-        note = (f" ({seq['skipped']} non-linear configs skipped; per-config times compared)"
-                if seq["skipped"] else "")
-        say(f"\none compiled step for all {len(grid)} configs: {batched:.1f} s (compile + train, no eval)\n"
-            f"optax.warmup_cosine_decay_schedule, one jit per config: {seq['wall_s']:.1f} s for "
-            f"{seq['configs']} configs{note}, of which {seq['first_steps_s']:.1f} s in first steps "
-            f"(compiles)\nratio sequential / batched: {per_cfg_s / per_cfg_b:.2f}x")
-        batched_last = results["curves"]["loss"][-1, seq["grid_index"]]
-        finite = np.isfinite(batched_last) & np.isfinite(seq["final_loss"])
-        if finite.any():
-            gap = np.max(np.abs(batched_last[finite] - np.asarray(seq["final_loss"])[finite]))
-            say(f"largest difference in last-step loss, batched vs sequential: {gap:.2e}")
-    if not main_process:
-        return 0
-    paths = report.write_outputs(results, args.out)
-    say(f"\noutputs in {os.path.abspath(args.out)}:")
-    for name, path in paths.items():
-        say(f"  {name:<10} {path}")
-    return 0
-
-
-def _is_main_process() -> bool:
-    import jax
-
-    return jax.process_index() == 0
-
+# What each command needs beyond the core dependencies: (the extra that installs it, modules), checked before the
+# command starts. The digits task's scikit-learn (the `digits` extra) is checked where the task loads.
+EXTRAS = {"plot": ("plot", ("matplotlib",)), "sweep": ("sweep", ("flax", "matplotlib", "tqdm"))}
 
 # ---------------------------------------------------------------------------------------------------- plot
 
@@ -301,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optax-warmup", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    _add_sweep_parser(sub)
+    from optax_warmup.sweep.command import add_parser as add_sweep_parser
+
+    add_sweep_parser(sub)
     _add_plot_parser(sub)
     return parser
 
@@ -309,9 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        extra, modules = EXTRAS.get(args.command, ("", ()))
+        for module in modules:
+            require(module, extra)
         return args.func(args)
     except MissingExtra as e:  # an optional dependency is not installed: one line naming the extra, no traceback
-        print(f"optax-warmup: {e}", file=sys.stderr)
+        print(f"optax-warmup {args.command}: {e}", file=sys.stderr)
         return 2
 
 

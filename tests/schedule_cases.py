@@ -29,6 +29,10 @@ TRANSFORMATIONS = {
     "clip_by_global_norm_schedule",
     "adaptive_warmup",
     "per_group_warmup",
+    "scale_by_gi_adam",
+    "gi_adamw",
+    "clip_by_param_norm_ratio",
+    "skip_step_on_spikes",
 }
 # Public callables that are neither: an int32 every_k schedule for MultiSteps, a number, the config round trip,
 # the state readers (tested in test_transforms / test_config on main and in test_hostile here).
@@ -44,6 +48,11 @@ NOT_SCHEDULES = {
     "ClipByGlobalNormState",
     "ScaleByWarmupState",
     "compat",
+    "batch_size_ramp",
+    "parse_batch_size_schedule",
+    "BatchSizeRamp",
+    "SkipStepState",
+    "ClipByParamNormRatioState",
 }
 
 F32_MAX_LENGTH = 2**31  # what 2**31 - 1 becomes in float32
@@ -1215,6 +1224,168 @@ add(
         value_range=lambda hp: (0.0, 1.0),
         warmup=lambda hp: (min(10 * _untuned_length(hp["b2"]), 2**22), 0.0, 1.0),
         exact=lambda hp: [(0, 0.0)],  # rho_1 = 1 < threshold: no update at the first step
+    )
+)
+
+# --- warmup-stable-decay cycles (WSD-S) -------------------------------------------------------------------------
+
+_DECAY_G = {
+    "linear": lambda p: 1 - p,
+    "cosine": lambda p: (1 + math.cos(math.pi * p)) / 2,
+    "1-sqrt": lambda p: 1 - math.sqrt(p),
+    "square": lambda p: 1 - p * p,
+}
+_RAMP_F = {
+    "linear": lambda p, k: p,
+    "cosine": lambda p, k: (1 - math.cos(math.pi * p)) / 2,
+    "polynomial": lambda p, k: p**k,
+}
+
+
+def wsd_cycles_reference(t, init, peak, end, warmup, lengths, fraction, shape, rewarmup=0, rewarm_value=None,
+                         warmup_shape="linear", k=2.0):
+    """``warmup_stable_decay_cycles_schedule`` from its documented formula, in float64 and plain Python."""
+    start, begin = init, 0
+    for i, length in enumerate(lengths):
+        w = min(warmup if i == 0 else rewarmup, length)
+        d = min(math.ceil(round(fraction * length, 9)), length - w)
+        s = length - w - d
+        if i > 0 and rewarm_value is not None:
+            start = rewarm_value
+        if t < begin + length:
+            u = t - begin
+            if u < w:
+                return start + (peak - start) * _RAMP_F[warmup_shape](u / w, k)
+            if u < w + s:
+                return peak
+            return end + (peak - end) * _DECAY_G[shape]((u - w - s) / d)
+        start, begin = (end if d > 0 else peak), begin + length
+    return start
+
+
+def _fraction_unambiguous(fraction, lengths):
+    """``ceil(f L)`` in float32 (traced) and in float64 rounded to 9 decimals (concrete) agree."""
+    return all(
+        float(np.ceil(np.float32(fraction) * np.float32(n))) == math.ceil(round(fraction * n, 9)) for n in lengths
+    )
+
+
+CYCLE_STEPS = st.one_of(st.sampled_from([1, 2, 3, 10, 100]), st.integers(1, 3000), st.just(10**6))
+
+
+@st.composite
+def _cycles_hp(draw, with_value):
+    hp = draw(_lvl(["init_value", "peak_value", "end_value"] + ["rewarmup_value"] * with_value))
+    hp |= dict(warmup_steps=draw(STEPS), rewarmup_steps=draw(STEPS), lengths=[draw(CYCLE_STEPS) for _ in range(3)])
+    hp["decay_fraction"] = draw(FRACTIONS.filter(lambda f: _fraction_unambiguous(f, hp["lengths"])))
+    return hp
+
+
+def _cycles_args(hp, shape):
+    ref = dict(init=hp["init_value"], peak=hp["peak_value"], end=hp["end_value"], warmup=hp["warmup_steps"],
+               lengths=hp["lengths"], fraction=hp["decay_fraction"], shape=shape, rewarmup=hp["rewarmup_steps"],
+               rewarm_value=hp.get("rewarmup_value"))
+    return {k: float(np.clip(v, -HUGE, HUGE)) if isinstance(v, float) else v for k, v in ref.items()}
+
+
+def _cycles_exact(hp, shape):
+    ref = _cycles_args(hp, shape)
+    l0, l1, l2 = hp["lengths"]
+    counts = [0, 1, l0 // 2, l0 - 1, l0, l0 + 1, l0 + l1 // 2, l0 + l1, l0 + l1 + l2 - 1, l0 + l1 + l2 + 5]
+    return [(c, wsd_cycles_reference(c, **ref)) for c in counts]
+
+
+for _shape, _with_value in (("1-sqrt", False), ("linear", True)):
+    add(
+        Case(
+            f"warmup_stable_decay_cycles_schedule[{_shape}{',rewarmup_value' * _with_value}]",
+            build=lambda hp, sh=_shape, wv=_with_value: ow.warmup_stable_decay_cycles_schedule(
+                hp["init_value"],
+                hp["peak_value"],
+                hp["warmup_steps"],
+                list(hp["lengths"]),
+                hp["end_value"],
+                hp["decay_fraction"],
+                sh,
+                rewarmup_steps=hp["rewarmup_steps"],
+                rewarmup_value=hp["rewarmup_value"] if wv else None,
+            ),
+            hparams=_cycles_hp(_with_value),
+            value_range=lambda hp: _rng(
+                hp["init_value"], hp["peak_value"], hp["end_value"], hp.get("rewarmup_value", hp["end_value"])
+            ),
+            # A warmup that fills the first cycle is over at its end, where the next cycle starts.
+            warmup=lambda hp: (
+                hp["warmup_steps"] if hp["warmup_steps"] < hp["lengths"][0] else max(hp["lengths"][0] - 0.5, 0),
+                hp["init_value"],
+                hp["peak_value"],
+            ),
+            exact=lambda hp, sh=_shape: _cycles_exact(hp, sh),
+        )
+    )
+
+
+# --- schedules written in tokens -------------------------------------------------------------------------------
+
+
+def _tokens_linear(hp):
+    return ow.linear_schedule(hp["init_value"], hp["end_value"], hp["tokens"])
+
+
+def _tokens_exact(hp, per_step):
+    out = [(0, hp["init_value"])]
+    steps = math.ceil(hp["tokens"] / per_step)
+    if 1 <= steps < 2**22:
+        out.append((steps, hp["end_value"]))
+    return out
+
+
+add(
+    Case(
+        "schedule_in_tokens[number]",
+        build=lambda hp: ow.schedule_in_tokens(_tokens_linear(hp), hp["tokens_per_step"]),
+        hparams=_merge(
+            _lvl(["init_value", "end_value"]),
+            _fixed(tokens=POS_STEPS.map(f32), tokens_per_step=st.sampled_from([1.0, 512.0, 2048.0 * 256, 3.0])),
+        ),
+        value_range=lambda hp: _rng(hp["init_value"], hp["end_value"]),
+        exact=lambda hp: _tokens_exact(hp, hp["tokens_per_step"]),
+    )
+)
+
+
+@st.composite
+def _ramp_hp(draw):
+    hp = draw(_lvl(["init_value", "end_value"]))
+    hp |= dict(
+        tokens=draw(POS_STEPS.map(f32)),
+        batch0=draw(st.sampled_from([1.0, 8.0, 32.0])),
+        batch1=draw(st.sampled_from([2.0, 64.0, 256.0])),
+        seq_len=draw(st.sampled_from([1.0, 7.0, 128.0, 2048.0])),
+    )
+    # A threshold on a multiple of the first stage's tokens per update, or just below one: its number of updates
+    # rounds up to the same whole number in float32 (the traced path) as in float64 (the eager one).
+    updates, below = draw(st.integers(1, 2**20)), draw(st.sampled_from([0.0, 1.0]))
+    hp["threshold"] = max(updates * hp["batch0"] * hp["seq_len"] - below, 1.0)
+    return hp
+
+
+add(
+    Case(
+        "schedule_in_tokens[ramp]",
+        build=lambda hp: ow.schedule_in_tokens(
+            _tokens_linear(hp),
+            ow.batch_size_ramp(
+                [(0, hp["batch0"]), (hp["threshold"], hp["batch1"])], seq_len=hp["seq_len"]
+            ),
+        ),
+        hparams=_ramp_hp(),
+        value_range=lambda hp: _rng(hp["init_value"], hp["end_value"]),
+        exact=lambda hp: _tokens_exact(hp, hp["batch0"] * hp["seq_len"])[:1]
+        + [(math.ceil(hp["threshold"] / (hp["batch0"] * hp["seq_len"])), float(np.clip(
+            hp["init_value"] + (hp["end_value"] - hp["init_value"])
+            * min(1.0, math.ceil(hp["threshold"] / (hp["batch0"] * hp["seq_len"])) * hp["batch0"] * hp["seq_len"]
+                  / hp["tokens"]), -HUGE, HUGE)))],
     )
 )
 

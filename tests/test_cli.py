@@ -1,4 +1,4 @@
-"""The `optax-warmup` command: sweep end to end on a tiny grid, the plot command, safe schedule parsing."""
+"""The `optax-warmup` command: the plot command, safe schedule parsing (the sweep command: test_sweep_command.py)."""
 
 import json
 import os
@@ -6,74 +6,18 @@ import subprocess
 import sys
 import types
 
-import numpy as np
-import optax
 import pytest
 
 import optax_warmup
 from optax_warmup import cli
-from optax_warmup.sweep import report
-from optax_warmup.sweep.train import TINY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FLAGS = dict(steps="--steps", d_model="--d-model", n_layers="--layers", n_heads="--heads", context="--context",
-             batch_size="--batch-size", valid_windows="--valid-windows", max_files="--max-files", seeds="--seeds")
-TINY_FLAGS = [arg for key, value in TINY.items() for arg in (FLAGS[key], str(value))] + ["--no-progress"]
 SPEC = "warmup_cosine_decay_schedule(init_value=0,peak_value=1e-3,warmup_steps=100,decay_steps=1000)"
 
 
 def _is_png(path) -> bool:
     with open(path, "rb") as f:
         return f.read(8) == b"\x89PNG\r\n\x1a\n"
-
-
-def test_sweep_command_writes_table_results_and_figures_and_compares_sequential(tmp_path, capsys):
-    out = tmp_path / "sweep"
-    assert cli.main(["sweep", *TINY_FLAGS, "--steps", "10", "--lrs", "3e-2", "--warmups", "0,50%",
-                     "--compare-sequential", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    for expected in ("LR sensitivity", "max|g| early", "ratio sequential / batched", f"outputs in {out}"):
-        assert expected in printed
-    for name in ("heatmap_val_loss.png", "loss_curves.png", "lr_schedules.png"):
-        assert _is_png(out / name), name
-
-    results = json.loads((out / "results.json").read_text())
-    # results.json reads back into the same table
-    assert report.format_table(report.load_results(out / "results.json")) == (out / "table.txt").read_text()[:-1]
-    configs = results["configs"]
-    assert [(c["lr"], c["warmup_steps"]) for c in configs] == [(3e-2, 0), (3e-2, 5)]
-    assert len(results["curves"]["loss"]) == 2 and len(results["curves"]["loss"][0]) == 10
-    assert results["curves"]["val_steps"][0] == 0 and results["curves"]["val_steps"][-1] == 10
-    # the recorded learning rates are Optax's own schedule with the same (Python float) arguments
-    for c, lrs in zip(configs, results["curves"]["lr"], strict=True):
-        reference = optax.warmup_cosine_decay_schedule(0.0, c["lr"], c["warmup_steps"], 10, 0.1 * c["lr"])
-        np.testing.assert_allclose(lrs, [float(reference(t)) for t in range(10)], rtol=1e-5, atol=1e-10)
-    assert configs[1]["early_max_loss_jump"] is not None and not any(c["diverged"] for c in configs)
-    # one jit per config with optax's schedule trains the same models (same data, same init)
-    seq = results["sequential"]
-    assert seq["configs"] == 2 and seq["wall_s"] > 0
-    last = [curve[-1] for curve in results["curves"]["loss"]]
-    np.testing.assert_allclose(seq["final_loss"], last, rtol=1e-4)
-
-
-def test_quick_preset_yields_to_explicit_flags():
-    args = cli.build_parser().parse_args(["sweep", "--quick", "--steps", "7", "--norm", "post", "--no-qk-norm"])
-    cfg = cli.sweep_config(args)
-    assert (cfg.steps, cfg.d_model, tuple(cfg.warmups)) == (7, cli.QUICK["d_model"], cli.QUICK["warmups"])
-    assert cfg.pre_ln is False and cfg.qk_norm is False
-    assert cli._warmups("0,0.1,25%,50,1e2") == (0, 0.1, 0.25, 50, 100)
-    assert [type(w) for w in cli._warmups("0,0.1,50")] == [int, float, int]
-
-
-@pytest.mark.parametrize("flags, message", [
-    (["--shapes", "linear,geometric"], "geometric"),
-    (["--shapes", "bogus"], "bogus"),
-    (["--warmups", "0,8"], "not shorter than the run"),
-    (["--warmups", "2.5"], "whole number"),
-])
-def test_sweep_rejects_bad_settings_before_training(flags, message, capsys):
-    assert cli.main(["sweep", *TINY_FLAGS, *flags]) == 2
-    assert message in capsys.readouterr().err
 
 
 def test_plot_command_writes_a_png_with_the_warmup_marked(tmp_path, capsys):

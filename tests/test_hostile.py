@@ -39,6 +39,11 @@ RATIO = ">= 1"  # norm_ratio, loss_ratio, every_k
 THRESHOLD = ">= 4"  # radam threshold
 NONNEG_OR_SCHEDULE = "nonneg or schedule"  # max_norm
 TRANSFORMATION = "transformation"  # adaptive_warmup's inner (None allowed)
+VALUE_OR_SCHEDULE = "value or schedule"  # learning_rate
+FINITE_NONNEG_OR_SCHEDULE = "finite nonneg or schedule"  # weight_decay
+OPTIONAL_NONNEG = "optional nonneg"  # min_samples
+DURATION = "duration"  # steps, a fraction below 1, "10%" or {"fraction": f}: optax_warmup._duration
+POS_OR_RAMP = "pos or ramp"  # tokens_per_step
 
 NUMERIC = {
     VALUE,
@@ -53,6 +58,11 @@ NUMERIC = {
     RATIO,
     THRESHOLD,
     NONNEG_OR_SCHEDULE,
+    VALUE_OR_SCHEDULE,
+    FINITE_NONNEG_OR_SCHEDULE,
+    OPTIONAL_NONNEG,
+    DURATION,
+    POS_OR_RAMP,
 }
 
 # What a function returns, for the traced test: a schedule (default), a transformation, an every_k schedule
@@ -68,6 +78,12 @@ ROLE = {
     "per_group_warmup": "transformation",
     "batch_size_warmup": "every_k",
     "untuned_warmup_steps": "number",
+    "scale_by_gi_adam": "transformation",
+    "gi_adamw": "transformation",
+    "clip_by_param_norm_ratio": "transformation",
+    "skip_step_on_spikes": "transformation",
+    "batch_size_ramp": "every_k",
+    "parse_batch_size_schedule": "parsed",
 }
 # Public callables that build no schedule or transformation from hyperparameters: the config round trip and the
 # state readers (tested by test_config.py and test_transforms.py).
@@ -310,6 +326,74 @@ TABLE: dict[str, tuple] = {
         },
     ),
     "phase_schedule": (ow.phase_schedule, {"phases": ([ow.Phase(10, 0.0, 1.0)], STRUCTURE)}),
+    "scale_by_gi_adam": (
+        ow.scale_by_gi_adam,
+        {
+            "b1": (0.9, UNIT_OPEN),
+            "b2": (0.999, UNIT_OPEN),
+            "eps": (1e-8, NONNEG),
+            "eps_root": (0.0, NONNEG),
+            "mu_dtype": (None, STRUCTURE),
+            "nesterov": (False, BOOL),
+        },
+    ),
+    "gi_adamw": (
+        ow.gi_adamw,
+        {
+            "learning_rate": (1e-3, VALUE_OR_SCHEDULE),
+            "b1": (0.9, UNIT_OPEN),
+            "b2": (0.999, UNIT_OPEN),
+            "eps": (1e-8, NONNEG),
+            "eps_root": (0.0, NONNEG),
+            "mu_dtype": (None, STRUCTURE),
+            "weight_decay": (1e-4, FINITE_NONNEG_OR_SCHEDULE),
+            "mask": (None, STRUCTURE),
+            "nesterov": (False, BOOL),
+        },
+    ),
+    "clip_by_param_norm_ratio": (
+        ow.clip_by_param_norm_ratio,
+        {"ratio": (0.01, NONNEG_OR_SCHEDULE), "per_leaf": (True, BOOL), "min_norm": (1e-3, NONNEG)},
+    ),
+    "skip_step_on_spikes": (
+        ow.skip_step_on_spikes,
+        {
+            "inner": (optax.sgd(0.1), TRANSFORMATION),
+            "window": (8, STRUCTURE),
+            "threshold": (6.0, NONNEG),
+            "min_samples": (None, OPTIONAL_NONNEG),
+            "watch": ("both", CHOICE),
+        },
+    ),
+    "warmup_stable_decay_cycles_schedule": (
+        ow.warmup_stable_decay_cycles_schedule,
+        {
+            "init_value": (0.0, VALUE),
+            "peak_value": (1.0, VALUE),
+            "warmup_steps": (10, DURATION),
+            "cycle_lengths": ([100, 100], STRUCTURE),
+            "end_value": (0.0, VALUE),
+            "decay_fraction": (0.2, FRACTION),
+            "decay_shape": ("1-sqrt", CHOICE),
+            "boundaries": (None, STRUCTURE),
+            "rewarmup_steps": (5, DURATION),
+            "rewarmup_value": (None, OPTIONAL_VALUE),
+            **WARMUP,
+        },
+    ),
+    "parse_batch_size_schedule": (ow.parse_batch_size_schedule, {"text": ("0:8 1K:16", STRUCTURE)}),
+    "batch_size_ramp": (
+        ow.batch_size_ramp,
+        {
+            "schedule": ([(0, 8), (1000, 16)], STRUCTURE),
+            "seq_len": (64, OPTIONAL_POS),
+            "micro_batch_size": (8, RATIO),
+        },
+    ),
+    "schedule_in_tokens": (
+        ow.schedule_in_tokens,
+        {"schedule": (ow.linear_schedule(0.0, 1.0, 1000.0), CALLABLE), "tokens_per_step": (100.0, POS_OR_RAMP)},
+    ),
     "warmup_schedule": (
         ow.warmup_schedule,
         {
@@ -381,6 +465,11 @@ OUT_OF_RANGE = {
     RATIO: [0.5, 0.0, -1.0],
     THRESHOLD: [3.9, -1.0],
     NONNEG_OR_SCHEDULE: [-1.0],
+    VALUE_OR_SCHEDULE: [],
+    FINITE_NONNEG_OR_SCHEDULE: [-1.0, -1e-9],
+    OPTIONAL_NONNEG: [-1.0, -1e-9],
+    DURATION: [-1.0, 2.5],
+    POS_OR_RAMP: [0.0, -1.0],
 }
 # Values allowed although unusual: each must give a finite schedule.
 ALLOWED = {
@@ -396,6 +485,11 @@ ALLOWED = {
     RATIO: [1.0, 1e6],
     THRESHOLD: [4.0, 100.0],
     NONNEG_OR_SCHEDULE: [0.0, 1e30, math.inf, ow.constant_schedule(2.0)],
+    VALUE_OR_SCHEDULE: [-1.0, 0.0, 1e30, ow.constant_schedule(2.0)],
+    FINITE_NONNEG_OR_SCHEDULE: [0.0, 1e9, ow.constant_schedule(0.1)],
+    OPTIONAL_NONNEG: [None, 0.0, 1e9],
+    DURATION: [0, 10, 1e9, 0.5, "10%", {"fraction": 0.25}, {"steps": 3}],
+    POS_OR_RAMP: [1e-6, 1e9, ow.batch_size_ramp("0:1 1K:2", seq_len=10)],
 }
 
 
@@ -414,7 +508,11 @@ def _bad_cases():
     for name, (_, args) in TABLE.items():
         for arg, (_, kind) in args.items():
             bad: list = []
-            if kind in NUMERIC:
+            if kind == DURATION:  # a string is a percentage, so "abc" is a bad value, not a bad type
+                bad += [("abc", ValueError), ("150%", ValueError), ({"hours": 1}, ValueError)]
+                bad += [(v, e) for v, e in TYPE_ERRORS if not isinstance(v, str)] + [(None, TypeError)]
+                bad += NON_FINITE + SHAPE_ERRORS + [(v, ValueError) for v in OUT_OF_RANGE[kind]]
+            elif kind in NUMERIC:
                 non_finite = NON_FINITE
                 if kind == NONNEG_OR_SCHEDULE:  # max_norm=+inf is documented: no clipping
                     non_finite = [(v, e) for v, e in NON_FINITE if not np.isposinf(v)]
@@ -440,6 +538,8 @@ ALLOWED_HERE = {
     ("scale_by_radam_warmup", "b2"): [0.8, 0.999999],
     ("radam_warmup", "threshold"): [4.0, 100.0],
     ("scale_by_radam_warmup", "threshold"): [4.0, 100.0],
+    ("batch_size_ramp", "seq_len"): [None, 1.0, 4096.0],
+    ("batch_size_ramp", "micro_batch_size"): [1, 8],
     ("linear_onecycle_schedule", "pct_start"): [0.0, 0.85],
     ("linear_onecycle_schedule", "pct_final"): [0.3, 1.0],
     **{
@@ -484,6 +584,8 @@ def _run(name, built):
     role = ROLE.get(name, "schedule")
     if role == "number":
         return np.asarray(built, np.float64)
+    if role == "parsed":
+        return np.asarray(built, np.float64).ravel()
     if role != "transformation":
         return np.asarray(built(COUNTS))
     params = {"a": jnp.ones(3)}
@@ -609,6 +711,33 @@ STRUCTURE_CASES = [
         TypeError,
         "inject",
     ),
+    (ow.warmup_stable_decay_cycles_schedule, dict(init_value=0.0, peak_value=1.0, warmup_steps=10), ValueError,
+     "cycle_lengths"),
+    (ow.warmup_stable_decay_cycles_schedule,
+     dict(init_value=0.0, peak_value=1.0, warmup_steps=10, cycle_lengths=[100], boundaries=[100]), ValueError,
+     "boundaries"),
+    (ow.warmup_stable_decay_cycles_schedule, dict(init_value=0.0, peak_value=1.0, warmup_steps=10, cycle_lengths=[]),
+     ValueError, "cycle_lengths"),
+    (ow.warmup_stable_decay_cycles_schedule,
+     dict(init_value=0.0, peak_value=1.0, warmup_steps=10, cycle_lengths=[100, 0]), ValueError, "cycle_lengths[1]"),
+    (ow.warmup_stable_decay_cycles_schedule,
+     dict(init_value=0.0, peak_value=1.0, warmup_steps=10, cycle_lengths=[100, "50"]), TypeError, "cycle_lengths[1]"),
+    (ow.warmup_stable_decay_cycles_schedule,
+     dict(init_value=0.0, peak_value=1.0, warmup_steps=10, boundaries=[100, 50]), ValueError, "boundaries[1]"),
+    (ow.warmup_stable_decay_cycles_schedule,
+     dict(init_value=0.0, peak_value=1.0, warmup_steps=10, boundaries=[100, math.inf]), ValueError, "boundaries[1]"),
+    (ow.parse_batch_size_schedule, dict(text=""), ValueError, "schedule"),
+    (ow.parse_batch_size_schedule, dict(text="0:768 250X:1536"), ValueError, "250X:1536"),
+    (ow.parse_batch_size_schedule, dict(text=[(0, 768)]), TypeError, "schedule"),
+    (ow.batch_size_ramp, dict(schedule="10:8"), ValueError, "schedule[0]"),
+    (ow.batch_size_ramp, dict(schedule=[(0, 8), (10, 16), (5, 32)]), ValueError, "schedule[2]"),
+    (ow.batch_size_ramp, dict(schedule=[(0, 8), (10, math.nan)]), ValueError, "schedule[1]"),
+    (ow.batch_size_ramp, dict(schedule=[(0, 8), (10, "16")]), TypeError, "schedule[1]"),
+    (ow.batch_size_ramp, dict(schedule=[(0, 12)], micro_batch_size=8), ValueError, "micro_batch_size"),
+    (ow.batch_size_ramp, dict(schedule=[]), ValueError, "schedule"),
+    (ow.skip_step_on_spikes, dict(inner=optax.sgd(0.1), window=1), ValueError, "window"),
+    (ow.skip_step_on_spikes, dict(inner=optax.sgd(0.1), window=12.5), TypeError, "window"),
+    (ow.skip_step_on_spikes, dict(inner=optax.sgd(0.1), window=None), TypeError, "window"),
     # Cross-argument checks name both arguments.
     (
         ow.warmup_cosine_decay_schedule,

@@ -21,6 +21,7 @@ from optax_warmup._extras import MissingExtra, require
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPEC = "warmup_cosine_decay_schedule(init_value=0,peak_value=1e-3,warmup_steps=10,decay_steps=100)"
+EXTRA_MODULES = ["flax", "matplotlib", "tqdm", "orbax", "sklearn", "yaml"]  # what the extras bring
 
 
 def _pyproject() -> dict:
@@ -88,7 +89,7 @@ def test_require_keeps_the_error_of_an_installed_module_that_fails_to_import(tmp
 
 
 def test_importing_the_package_needs_no_extra(tmp_path):
-    proc = _hidden(["flax", "matplotlib", "tqdm", "orbax", "yaml"], (
+    proc = _hidden(EXTRA_MODULES, (
         "import optax_warmup as ow\n"
         "from optax_warmup import compat, config, cli, plotting\n"
         "print(float(ow.warmup_cosine_decay_schedule(0.0, 1.0, 10, 110)(5)))\n"), tmp_path)
@@ -96,43 +97,55 @@ def test_importing_the_package_needs_no_extra(tmp_path):
     assert proc.stdout == "0.5\n"
 
 
+def test_version_and_help_need_no_extra(tmp_path):
+    proc = _cli_hidden(EXTRA_MODULES, ["--version"], tmp_path)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"optax-warmup {_version.__version__}\n", "")
+    proc = _cli_hidden(EXTRA_MODULES, ["sweep", "--help"], tmp_path)
+    assert proc.returncode == 0 and "--quick" in proc.stdout, proc.stderr
+
+
 @pytest.mark.parametrize("missing", ["flax", "matplotlib", "tqdm"])
 def test_sweep_without_its_extra_ends_in_one_line_naming_it(missing, tmp_path):
     proc = _cli_hidden([missing], ["sweep", "--quick", "--no-progress", "--out", str(tmp_path / "out")], tmp_path)
     assert proc.returncode == 2
-    assert proc.stderr == (f"optax-warmup: the sweep needs {missing}, which is not installed: "
-                           "pip install 'optax_warmup[sweep]'\n")
+    assert proc.stderr == f"optax-warmup sweep: {missing} is not installed: pip install 'optax_warmup[sweep]'\n"
     assert proc.stdout == "" and not (tmp_path / "out").exists()
 
 
 def test_plot_without_matplotlib_ends_in_one_line_naming_the_plot_extra(tmp_path):
     proc = _cli_hidden(["matplotlib"], ["plot", SPEC, "--out", str(tmp_path / "s.png")], tmp_path)
     assert proc.returncode == 2
-    assert proc.stderr == ("optax-warmup: drawing figures needs matplotlib, which is not installed: "
-                           "pip install 'optax_warmup[plot]'\n")
-    assert not (tmp_path / "s.png").exists()
+    assert proc.stderr == "optax-warmup plot: matplotlib is not installed: pip install 'optax_warmup[plot]'\n"
+    assert proc.stdout == "" and not (tmp_path / "s.png").exists()
 
 
-def test_importing_the_sweep_package_without_flax_raises_missing_extra(tmp_path):
-    proc = _hidden(["flax"], (
-        "from optax_warmup._extras import MissingExtra\n"
-        "try:\n    import optax_warmup.sweep\nexcept MissingExtra as e:\n    print(e.extra, e.module)\n"), tmp_path)
+def test_drawing_from_python_without_matplotlib_raises_missing_extra(tmp_path):
+    proc = _hidden(["matplotlib"], (
+        "from optax_warmup import plotting\n"
+        "try:\n    plotting.pyplot()\nexcept ImportError as e:\n    print(type(e).__name__, e)\n"), tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == "sweep flax\n"
+    assert proc.stdout == ("MissingExtra drawing figures needs matplotlib, which is not installed: "
+                           "pip install 'optax_warmup[plot]'\n")
 
 
-def test_the_extras_bring_what_their_modules_require():
-    """The modules `require` names are installed by the extra it names (plot, sweep)."""
+def test_the_extras_bring_what_the_code_says_they_do():
+    """The modules the CLI and `require` check are installed by the extra they name, and every
+    `pip install 'optax_warmup[X]'` in a message names an extra that exists."""
     extras = _pyproject()["project"]["optional-dependencies"]
     names = {e: {re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0].lower() for r in reqs} for e, reqs in extras.items()}
-    assert {"matplotlib"} <= names["plot"]
-    assert {"flax", "matplotlib", "tqdm"} <= names["sweep"]
+    assert cli.EXTRAS["plot"] == ("plot", ("matplotlib",)) and {"matplotlib"} <= names["plot"]
+    assert {"flax", "matplotlib", "tqdm"} <= set(cli.EXTRAS["sweep"][1]) and cli.EXTRAS["sweep"][0] == "sweep"
+    for extra, modules in cli.EXTRAS.values():
+        assert set(modules) <= names[extra], (extra, modules)
     for module, extra in re.findall(r'require\("(\w+)", "(\w+)"', _read("optax_warmup/plotting.py")):
         assert module in names[extra], (module, extra)
-    sweep_init = _read("optax_warmup/sweep/__init__.py")
-    guarded = re.search(r"for _module in \(([^)]*)\):\s*\n\s*require\(_module, \"(\w+)\"", sweep_init)
-    assert guarded and guarded.group(2) == "sweep"
-    assert set(re.findall(r'"(\w+)"', guarded.group(1))) == {"flax", "matplotlib", "tqdm"} <= names["sweep"]
+    named = set()
+    for dirpath, _, filenames in os.walk(os.path.join(ROOT, "optax_warmup")):
+        for f in filenames:
+            if f.endswith(".py"):
+                with open(os.path.join(dirpath, f)) as fh:
+                    named |= set(re.findall(r"optax_warmup\[(\w+)\]", fh.read()))
+    assert named and named <= set(extras), named - set(extras)
 
 
 def _read(path: str) -> str:
@@ -166,10 +179,10 @@ def test_classified_python_versions_are_the_ones_ci_runs():
 
 
 def test_lower_bounds_are_the_versions_the_minimum_job_pins():
-    """Each `name>=X` of the runtime dependencies and the plot/sweep extras is pinned `name==X` in
+    """Each `name>=X` of the runtime dependencies and the plot/sweep/digits extras is pinned `name==X` in
     .ci/min-constraints.txt, which `make test-min` (a CI job) installs."""
     project = _pyproject()["project"]
-    requirements = project["dependencies"] + [r for e in ("plot", "sweep")
+    requirements = project["dependencies"] + [r for e in ("plot", "sweep", "digits")
                                               for r in project["optional-dependencies"][e]]
     bounds = dict(re.fullmatch(r"([\w-]+)>=([\w.]+)", r).groups() for r in requirements)
     pins = dict(re.fullmatch(r"([\w-]+)==([\w.]+)", line).groups()

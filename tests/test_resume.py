@@ -66,6 +66,29 @@ OPTIMIZERS = {
         jnp.float32,
         False,
     ),
+    "gi_adamw": (lambda: ow.gi_adamw(_lr()), jnp.float32, False),
+    "skip_step_on_spikes(adam)": (
+        lambda: ow.skip_step_on_spikes(optax.adam(0.05), window=4, threshold=3.0),
+        jnp.float32,
+        True,
+    ),
+    "clip_by_param_norm_ratio": (
+        lambda: optax.chain(optax.sgd(0.5), ow.clip_by_param_norm_ratio(ow.linear_schedule(0.01, 0.2, WARMUP))),
+        jnp.float32,
+        False,
+    ),
+    "batch_size_ramp(MultiSteps)": (
+        lambda: optax.MultiSteps(optax.adam(_lr()), every_k_schedule=ow.batch_size_ramp("0:1 3:2 9:3")),
+        jnp.float32,
+        False,
+    ),
+    "inject_hyperparams(adamw, wsd cycles)": (
+        lambda: optax.inject_hyperparams(optax.adamw)(
+            learning_rate=ow.warmup_stable_decay_cycles_schedule(0.0, 0.05, 3, [8, 12], rewarmup_steps=2)
+        ),
+        jnp.float32,
+        False,
+    ),
     "scale_by_schedule_f32(bf16)": (
         lambda: optax.chain(optax.scale_by_adam(), ow.scale_by_schedule_f32(lambda c: -_lr()(c))),
         jnp.bfloat16,

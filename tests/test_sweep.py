@@ -1,4 +1,4 @@
-"""The batched sweep: the learning rate each config sees, divergence masking, sharding, report metrics."""
+"""The built-in tasks on the engine: the byte LM's learning rates, divergence and isolation; the digits task."""
 
 import json
 import math
@@ -6,21 +6,24 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
-from optax_warmup.sweep import report
-from optax_warmup.sweep.train import TINY, SweepConfig, build_grid, run_sweep, warmup_steps_of
+from optax_warmup import sweep
+from optax_warmup.sweep.optimizers import warmup_adamw
+from optax_warmup.sweep.tasks.bytelm import bytelm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# 2 lrs x 3 warmups x 2 shapes + an absurd lr (12 + 6 = 18 configs), map strategy, one device
-MIXED = dict(TINY, steps=12, lrs=(1e-2, 3e-2, 1e30), warmups=(0, 4, 0.5), shapes=("linear", "cosine"),
-             strategy="map")
+TINY = dict(d_model=16, n_layers=1, n_heads=2, context=16, batch_size=4, valid_windows=32, max_files=30)
+STEPS = 12
+# 2 shapes x 3 warmups x (2 lrs + an absurd one) = 18 configs, one seed, one device (lax.map)
+MIXED = {"warmup_shape": ["linear", "cosine"], "warmup_steps": [0, 4, 0.5], "peak_value": [1e-2, 3e-2, 1e30]}
 
 
 @pytest.fixture(scope="module")
 def mixed():
-    return run_sweep(SweepConfig(**MIXED), progress=False)
+    return sweep.run(bytelm(**TINY), warmup_adamw(STEPS), STEPS, MIXED, progress=False)
 
 
 def closed_form(t, peak, warmup, steps, shape, end_fraction=0.1):
@@ -33,112 +36,64 @@ def closed_form(t, peak, warmup, steps, shape, end_fraction=0.1):
 
 
 def test_each_config_trains_with_its_own_closed_form_learning_rate(mixed):
-    lr = mixed["curves"]["lr"]
-    assert lr.shape == (12, 3 * 3 * 2)
-    for i, g in enumerate(mixed["grid"]):
-        assert g["warmup_steps"] == {0: 0, 4: 4, 0.5: 6}[g["warmup"]]
+    lr = mixed.curves["lr"]
+    assert lr.shape == (18, STEPS)
+    for i, (c, g) in enumerate(zip(mixed.configs, mixed.given, strict=True)):
+        assert c["warmup_steps"] == {0: 0, 4: 4, 0.5: 6}[g["warmup_steps"]]
+        if c["peak_value"] == 1e30:
+            continue  # frozen after its first step
         for t in (0, 1, 3, 5, 6, 9, 11):
-            expected = closed_form(t, g["lr"], g["warmup_steps"], 12, g["shape"])
-            np.testing.assert_allclose(lr[t, i], expected, rtol=1e-5, atol=1e-9, err_msg=f"{g} at step {t}")
-    # what the optimizer used: zero at step 0 with a warmup, the peak at once without one
-    first = {(g["warmup_steps"], g["shape"], g["lr"]): lr[0, i] for i, g in enumerate(mixed["grid"])}
-    assert first[(4, "linear", 3e-2)] == 0.0 and first[(0, "cosine", 3e-2)] == pytest.approx(3e-2)
+            expected = closed_form(t, c["peak_value"], c["warmup_steps"], STEPS, c["warmup_shape"])
+            np.testing.assert_allclose(lr[i, t], expected, rtol=1e-5, atol=1e-9, err_msg=f"{c} at step {t}")
 
 
 def test_absurd_learning_rate_is_marked_diverged_and_does_not_touch_other_configs(mixed):
-    rows = report.per_config(mixed)
-    assert [r["diverged"] for r in rows] == [r["lr"] == 1e30 for r in rows]
-    for r in rows:
-        if r["diverged"]:
-            assert r["diverged_reason"].startswith("non-finite at step") and math.isnan(r["final_val_loss"])
+    reasons = mixed.divergence()
+    assert [r is not None for r in reasons] == [c["peak_value"] == 1e30 for c in mixed.configs]
+    final, init = mixed.final_loss, mixed.initial_loss
+    for r, f, i0 in zip(reasons, final, init, strict=True):
+        if r:
+            assert r.startswith("non-finite at step") and math.isnan(f)
         else:
-            assert np.isfinite(r["final_val_loss"]) and r["final_val_loss"] < r["init_val_loss"]
-    absurd = [i for i, r in enumerate(rows) if r["diverged"]]
-    assert np.isnan(mixed["curves"]["loss"][-1, absurd]).all()  # frozen: no losses after divergence
-    assert "3/3" not in report.format_table(mixed) and "1/1" in report.format_table(mixed)
+            assert np.isfinite(f) and f < i0
+    assert "1/1" in mixed.table()
 
     # the sane configs' runs are exactly what they are without the diverging neighbours
-    alone = run_sweep(SweepConfig(**dict(MIXED, lrs=(1e-2, 3e-2))), progress=False)
-    sane = [i for i, r in enumerate(rows) if not r["diverged"]]
-    assert [mixed["grid"][i] for i in sane] == alone["grid"]
-    np.testing.assert_allclose(mixed["curves"]["loss"][:, sane], alone["curves"]["loss"], rtol=1e-6)
-    np.testing.assert_allclose(mixed["val_loss"][:, sane], alone["val_loss"], rtol=1e-6)
+    alone = sweep.run(bytelm(**TINY), warmup_adamw(STEPS), STEPS, dict(MIXED, peak_value=[1e-2, 3e-2]),
+                      progress=False)
+    sane = [i for i, r in enumerate(reasons) if not r]
+    assert [mixed.configs[i] for i in sane] == alone.configs
+    np.testing.assert_array_equal(mixed.curves["loss"][sane], alone.curves["loss"])
+    np.testing.assert_array_equal(mixed.eval["loss"][sane], alone.eval["loss"])
 
 
-_SHARDED_SCRIPT = """
-import json, sys
-import jax
-from optax_warmup.sweep.train import SweepConfig, run_sweep
-settings = json.loads(sys.argv[1])
-sharded = run_sweep(SweepConfig(**dict(settings, strategy="vmap")), progress=False)
-single = run_sweep(SweepConfig(**dict(settings, strategy="map")), progress=False, devices=jax.devices()[:1])
-nan_to_none = lambda a: [[None if x != x else x for x in row] for row in a.tolist()]
-print(json.dumps({name: dict(devices=r["settings"]["devices"], strategy=r["settings"]["strategy_used"],
-                             loss=nan_to_none(r["curves"]["loss"]), val=nan_to_none(r["val_loss"]))
-                  for name, r in (("sharded", sharded), ("single", single))}))
-"""
+def test_bytelm_task_parameters_and_batches_follow_the_numpy_streams():
+    task = bytelm(**TINY)
+    leaves = lambda seed: jax.tree.leaves(task.init(seed))  # noqa: E731
+    assert all(np.array_equal(x, y) for x, y in zip(leaves(0), leaves(0), strict=True))
+    assert not np.array_equal(leaves(0)[-1], leaves(1)[-1])
+    weights = np.concatenate([x.ravel() for x in leaves(0) if x.ndim == 2])
+    assert abs(weights.std() - 0.02) < 0.001  # N(0, 0.02), as model.init would draw
+    stream = task.batches(1)
+    first, second = next(stream), next(stream)
+    assert first.shape == (4, 17) and first.dtype == np.int32 and not np.array_equal(first, second)
+    np.testing.assert_array_equal(next(task.batches(1)), first)  # a stream is the same each time it is made
+    assert 0 < task.baseline_loss < math.log(256) and task.info["train_files"] + task.info["valid_files"] == 30
+    with pytest.raises(ValueError, match="multiple of n_heads"):
+        bytelm(**dict(TINY, d_model=15))
 
 
-def test_sharded_over_four_devices_equals_single_device():
-    # With 4 host devices: the 18 configs padded to 20 and sharded over all 4 (vmap on each), against the same
-    # grid on one device (lax.map). One subprocess for both, so this test needs no in-process run.
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu",
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-c", _SHARDED_SCRIPT, json.dumps(MIXED)], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    runs = json.loads(proc.stdout.strip().splitlines()[-1])
-    sharded, single = runs["sharded"], runs["single"]
-    assert (sharded["devices"], sharded["strategy"], single["devices"], single["strategy"]) == (4, "vmap", 1, "map")
+def test_digits_task_learns():
+    pytest.importorskip("sklearn")
+    from optax_warmup.sweep.tasks.digits import digits, load
 
-    as_array = lambda rows: np.array([[np.nan if x is None else x for x in row] for row in rows])
-    assert np.isnan(as_array(single["loss"])).any()  # the absurd lr diverged, in both
-    np.testing.assert_allclose(as_array(sharded["loss"]), as_array(single["loss"]), rtol=2e-5, atol=1e-6)
-    np.testing.assert_allclose(as_array(sharded["val"]), as_array(single["val"]), rtol=2e-5, atol=1e-6)
-
-
-def test_warmups_are_steps_or_fractions():
-    assert [warmup_steps_of(w, 200) for w in (0, 10, 0.0, 0.1, 0.25, 1e2)] == [0, 10, 0, 20, 50, 100]
-    with pytest.raises(ValueError, match="fraction"):
-        warmup_steps_of(1.5, 200)
-    with pytest.raises(ValueError, match=">= 0"):
-        warmup_steps_of(-0.1, 200)
-    grid = build_grid(SweepConfig(lrs=(1e-3, 1e-2), warmups=(0, 0.5), shapes=("linear",), seeds=3, steps=10))
-    assert len(grid) == 12 and [g["seed"] for g in grid[:3]] == [0, 1, 2]
-
-
-def _row(lr, warmup, seed, final, init=5.5, diverged=False):
-    return dict(shape="linear", warmup=warmup, warmup_steps=warmup, lr=lr, seed=seed, final_val_loss=final,
-                init_val_loss=init, diverged=diverged)
-
-
-def test_lr_sensitivity_is_mean_of_clipped_losses_minus_best():
-    rows = [_row(1e-3, 0, 0, 3.0), _row(1e-2, 0, 0, 2.5), _row(1e-1, 0, 0, 9.0),  # 9.0 is clipped to 5.5
-            _row(1e-3, 0, 1, 3.0), _row(1e-2, 0, 1, 2.0), _row(1e-1, 0, 1, float("nan"), diverged=True),
-            _row(1e-3, 10, 0, 2.6), _row(1e-2, 10, 0, 2.5), _row(1e-1, 10, 0, 3.2, diverged=True)]  # stuck
-    got = {s["warmup"]: s for s in report.lr_sensitivity(rows)}
-    seed0 = (3.0 + 2.5 + 5.5) / 3 - 2.5
-    seed1 = (3.0 + 2.0 + 5.5) / 3 - 2.0
-    assert got["0"]["sensitivity_per_seed"] == pytest.approx([seed0, seed1])
-    assert got["0"]["sensitivity"] == pytest.approx((seed0 + seed1) / 2)
-    assert got["10"]["sensitivity"] == pytest.approx((2.6 + 2.5 + 3.2) / 3 - 2.5)  # a finite loss counts as is
-
-
-def test_loss_back_at_or_stuck_at_unigram_late_is_divergence_but_slow_learning_is_not():
-    t = np.arange(100)
-    slow = 5.5 - 0.01 * t  # still above the unigram loss (3.1) at the end, but never was lower
-    spike = np.where(t < 50, 5.5 - 0.06 * t, 4.0)  # got to ~2.6, climbed back to 4.0
-    good = 5.5 - 0.03 * t
-    stuck = np.maximum(5.5 - 0.1 * t, 3.12)  # collapsed to the unigram loss by step 24, flat since
-    curves = np.stack([slow, spike, good, stuck], axis=1).astype(np.float32)
-    results = dict(curves=dict(loss=curves, grad_norm=np.ones_like(curves), lr=np.ones_like(curves)),
-                   alive=np.ones_like(curves, bool), val_loss=np.stack([np.full(4, 5.5), curves[-1]]),
-                   corpus=dict(unigram_cross_entropy=3.1),
-                   grid=[dict(shape="linear", warmup=0, warmup_steps=0, lr=lr, seed=0) for lr in (1, 2, 3, 4)])
-    rows = report.per_config(results)
-    assert [r["diverged"] for r in rows] == [False, True, False, True]
-    assert "climbed back" in rows[1]["diverged_reason"] and "stuck" in rows[3]["diverged_reason"]
-    assert rows[1]["early_max_loss_jump"] == pytest.approx(-0.06, abs=1e-5)  # first 20%: a steady descent
+    x_train, y_train, x_valid, y_valid = load()
+    assert x_train.shape == (1438, 64) and x_valid.shape == (359, 64) and set(np.unique(y_train)) == set(range(10))
+    r = sweep.run(digits(hidden=(32,)), warmup_adamw(100), 100, {"peak_value": [1e-2], "warmup_steps": [0, 10]},
+                  progress=False)
+    assert r.task["baseline_loss"] == pytest.approx(math.log(10))
+    assert np.all(r.eval["accuracy"][:, -1] > 0.9) and np.all(r.eval["loss"][:, 0] > 1.5)
+    assert np.all(r.final_loss < 0.4)
 
 
 @pytest.mark.slow  # two processes talking over gloo: opt in with `pytest -m slow`
@@ -161,9 +116,11 @@ def test_two_processes_with_distributed_equal_one_device(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
     assert "outputs in" in outputs[0] and "outputs in" not in outputs[1]  # process 0 reports
 
-    single = run_sweep(SweepConfig(**dict(TINY, steps=6, lrs=(1e-2, 3e-2, 1e30), warmups=(0, 3))), progress=False)
-    multi = json.loads((tmp_path / "mh" / "results.json").read_text())
-    assert multi["settings"]["devices"] == 4
-    as_array = lambda rows: np.array([[np.nan if x is None else x for x in row] for row in rows]).T
-    np.testing.assert_allclose(as_array(multi["curves"]["loss"]), single["curves"]["loss"], rtol=2e-5, atol=1e-6)
-    np.testing.assert_allclose(as_array(multi["curves"]["val_loss"]), single["val_loss"], rtol=2e-5, atol=1e-6)
+    single = sweep.run(bytelm(**TINY), warmup_adamw(6), 6,
+                       {"warmup_shape": ["linear"], "warmup_steps": [0, 3], "peak_value": [1e-2, 3e-2, 1e30],
+                        "seed": [0]}, progress=False)
+    multi = sweep.load(tmp_path / "mh" / "results.json")
+    assert multi.settings["devices"] == 4 and multi.settings["processes"] == 2
+    np.testing.assert_allclose(multi.curves["loss"], single.curves["loss"], rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(multi.eval["loss"], single.eval["loss"], rtol=2e-5, atol=1e-6)
+    assert json.loads((tmp_path / "mh" / "results.json").read_text())["task"]["name"] == "bytelm"

@@ -70,6 +70,16 @@ TABLE = {
         end_value=0.05,
         num_cycles=4,
     ),
+    "warmup_stable_decay_cycles_schedule": dict(
+        init_value=0.1,
+        peak_value=1.0,
+        warmup_steps=50,
+        cycle_lengths=[300, 400, 300],
+        end_value=0.05,
+        decay_fraction=0.25,
+        rewarmup_steps=20,
+        rewarmup_value=0.2,
+    ),
 }
 
 SHAPED = [

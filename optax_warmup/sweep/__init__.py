@@ -1,16 +1,17 @@
-"""Warmup sweeps: a grid of small models trained simultaneously, one compiled step (`optax-warmup sweep`).
+"""Sweeps: a grid of configs of any model and optimizer, trained together in one compiled program.
 
-data (standard-library bytes) -> model (a byte-level Transformer LM) -> train (the batched, sharded step and the
-loop) -> report (table, LR sensitivity, results.json, figures). Needs the `sweep` extra (flax, matplotlib, tqdm).
+    from optax_warmup import sweep
+    result = sweep.run(sweep.Task(init=init, loss=loss, data=data), optimizer, steps=200,
+                       grid={"peak_value": [1e-3, 1e-2], "warmup_steps": [0, "10%"], "seed": [0, 1]})
+    print(result.table()); result.write("runs/my_sweep")
+
+grid (axes -> configs, checked before anything compiles) -> engine (``Task``, ``run``: sharded over devices,
+vmap / map / chunks per device, several steps per device call, checkpoints) -> result (``SweepResult``: summaries,
+LR sensitivity, recommendation, JSON) -> plots. Built-in tasks live in ``optax_warmup.sweep.tasks``. Needs the
+``sweep`` extra (flax, matplotlib, tqdm, orbax).
 """
 
-from optax_warmup._extras import require
+from optax_warmup.sweep.engine import Task, run
+from optax_warmup.sweep.result import SweepResult, load
 
-# The `sweep` extra, checked before anything is built or trained: one line naming it, no traceback from deep inside.
-for _module in ("flax", "matplotlib", "tqdm"):
-    require(_module, "sweep", "the sweep")
-del _module
-
-from optax_warmup.sweep.train import SweepConfig, run_sweep  # noqa: E402
-
-__all__ = ["SweepConfig", "run_sweep"]
+__all__ = ["SweepResult", "Task", "load", "run"]

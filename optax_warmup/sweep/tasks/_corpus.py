@@ -30,7 +30,8 @@ def load_stdlib_corpus(holdout_every: int = 10, max_files: int | None = None) ->
     files = sorted(pathlib.Path(os.__file__).parent.glob("*.py"))
     if max_files is not None:
         files = files[:max_files]
-    train, valid = [], []
+    train: list[bytes] = []
+    valid: list[bytes] = []
     for i, path in enumerate(files):
         (valid if i % holdout_every == holdout_every - 1 else train).append(path.read_bytes())
     if not valid:
@@ -43,14 +44,6 @@ def sample_windows(data: np.ndarray, rng: np.random.Generator, n: int, length: i
     """`n` random windows of `length` bytes, as int32 of shape (n, length)."""
     starts = rng.integers(0, len(data) - length, size=n)
     return data[starts[:, None] + np.arange(length)].astype(np.int32)
-
-
-def batch_stream(data: np.ndarray, seeds: int, batch_size: int, context: int, base_seed: int):
-    """Yield training batches of shape (seeds, batch_size, context + 1): one independent stream of windows per
-    seed, shared by every config that has that seed (so configs differ only in their hyperparameters)."""
-    rngs = [np.random.default_rng([base_seed, s]) for s in range(seeds)]
-    while True:
-        yield np.stack([sample_windows(data, r, batch_size, context + 1) for r in rngs])
 
 
 def validation_windows(corpus: Corpus, n: int, context: int, seed: int = 0) -> np.ndarray:

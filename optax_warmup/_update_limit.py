@@ -1,0 +1,133 @@
+"""An update-size limit relative to the parameters: no update moves a weight more than ``ratio`` of its norm."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from optax_warmup import _validate as V
+from optax_warmup._transforms import compute_dtype, global_norm
+
+ArrayLike = jax.typing.ArrayLike
+
+
+class ClipByParamNormRatioState(NamedTuple):
+    """State of ``clip_by_param_norm_ratio``.
+
+    Attributes:
+      count: updates so far (int32, saturating).
+      ratio: the ratio ``r`` used in the last update (``r(0)`` before the first), float32 (float64 under x64).
+      scale: the smallest factor applied to a leaf (or to the whole tree) in the last update: 1 when nothing was
+        clipped.
+    """
+
+    count: jax.Array
+    ratio: jax.Array
+    scale: jax.Array
+
+
+def _ratio_at(ratio) -> Callable[[Any], jax.Array]:
+    if callable(ratio):
+        return lambda count: V.sanitize_length(jnp, ratio(count))
+    v = V.concrete("ratio", ratio)
+    if v is not None and not v >= 0:  # +inf is allowed: no limit
+        raise ValueError(f"ratio must be a number >= 0 or a schedule, got {ratio!r}")
+    return lambda count: V.sanitize_length(jnp, ratio)
+
+
+def _leaf_norm(x) -> jax.Array:
+    return jnp.sqrt(jnp.sum(jnp.square(x.astype(compute_dtype(x.dtype)))))
+
+
+def clip_by_param_norm_ratio(
+    ratio: ArrayLike | Callable[[ArrayLike], ArrayLike],
+    per_leaf: bool = True,
+    min_norm: ArrayLike = 1e-3,
+) -> optax.GradientTransformation:
+    r"""Scales each update down so that its norm is at most ``ratio`` times the norm of the parameters it moves.
+
+    .. math::
+      u \leftarrow u \cdot \min\left(1,\ \frac{r(t)\, \max(\lVert w \rVert_2,\ m)}{\lVert u \rVert_2}\right)
+
+    per leaf (``per_leaf=True``: ``u`` and ``w`` are one parameter array and its update) or over the whole tree
+    (``per_leaf=False``: global norms), with ``r(t) = ratio(count)`` (or the number ``ratio``) and
+    ``m = min_norm``. So ``\lVert w_{t+1} - w_t \rVert \le r \lVert w_t \rVert``: however large the learning rate
+    or the early Adam steps, one update cannot move the weights further than a fraction ``r`` of their size, the
+    relative (angular) update size that Kosson et al. (2024) find warmup mostly exists to limit. Put it *last* in
+    the chain, after the learning rate, so that it limits what is applied. Unclipped leaves come back bit for bit.
+
+    **Zero parameters.** The floor ``m`` keeps a zero-initialized leaf (biases, zero-init output layers) movable:
+    it may move by at most ``r m`` per update until its norm exceeds ``m``. ``min_norm=0`` freezes exact zeros.
+    To limit only the weight matrices, wrap it in ``optax.masked``.
+
+    Differences from the peers: Kosson et al.'s LionAR *normalizes* every update to a fixed relative size (and
+    projects out weight decay); this only caps it, so it composes with any optimizer. Levanter's
+    ``clip_update_norm`` caps the global update norm at ``mean + k std`` of its recent history, not relative to
+    the weights. Optax's ``adaptive_grad_clip`` is the same rule applied to *gradients*, per unit, before the
+    optimizer.
+
+    Args:
+      ratio: ``r >= 0`` (``+inf``: no limit), or a schedule ``count -> r``, e.g. a warmup of the limit.
+      per_leaf: one limit per parameter array (default), or one for the whole tree.
+      min_norm: the floor ``m >= 0`` of the parameter norm.
+
+    Every numeric argument may be traced; a NaN or negative ratio clamps to 0 (zero updates).
+
+    Returns:
+      A ``GradientTransformation``; ``update`` needs ``params``. ``state.ratio`` and ``state.scale`` log the limit
+      used and how much it cut.
+
+    Example:
+      >>> import jax.numpy as jnp, optax_warmup as ow
+      >>> tx = ow.clip_by_param_norm_ratio(0.01)
+      >>> params = {"w": jnp.array([3.0, 4.0]), "b": jnp.zeros(2)}
+      >>> u, state = tx.update({"w": jnp.array([0.3, 0.4]), "b": jnp.ones(2)}, tx.init(params), params)
+      >>> [round(x, 5) for x in u["w"].tolist()], [round(x, 7) for x in u["b"].tolist()]
+      ([0.03, 0.04], [7.1e-06, 7.1e-06])
+
+    References:
+      Kosson, Messmer & Jaggi, "Analyzing & Reducing the Need for Learning Rate Warmup in GPT Training",
+      NeurIPS 2024, arXiv:2410.23922. Brock et al., "High-Performance Large-Scale Image Recognition Without
+      Normalization" (2021), for the gradient version (AGC).
+    """
+    ratio_at = _ratio_at(ratio)
+    if not isinstance(per_leaf, bool | np.bool_):
+        raise TypeError(f"per_leaf must be a bool, got {type(per_leaf).__name__} {per_leaf!r}")
+    V.check_nonnegative("min_norm", min_norm)
+
+    def limit_scale(u_norm, w_norm, r):
+        floor = V.sanitize_length(jnp, min_norm).astype(w_norm.dtype)
+        bound = r.astype(w_norm.dtype) * jnp.maximum(w_norm, floor)
+        scale = jnp.minimum(1.0, bound / jnp.maximum(u_norm, jnp.finfo(u_norm.dtype).tiny))
+        # An exact 1 when within the bound (bit-for-bit updates); an infinite ratio never clips.
+        return jnp.where((u_norm <= bound) | (r >= V._MAX_LENGTH), 1.0, scale)
+
+    def init_fn(params):
+        del params
+        count = jnp.zeros([], jnp.int32)
+        return ClipByParamNormRatioState(count, ratio_at(count), jnp.ones([], V.float_dtype()))
+
+    def update_fn(updates, state, params=None):
+        if params is None:
+            raise ValueError("clip_by_param_norm_ratio needs params: call update(updates, state, params)")
+        r = ratio_at(state.count)
+        if per_leaf:
+            scales = jax.tree.map(lambda u, w: limit_scale(_leaf_norm(u), _leaf_norm(w), r), updates, params)
+        else:
+            s = limit_scale(global_norm(updates), global_norm(params), r)
+            scales = jax.tree.map(lambda _: s, updates)
+
+        def apply(u, s):
+            dtype = compute_dtype(u.dtype)
+            return (u.astype(dtype) * s.astype(dtype)).astype(u.dtype)
+
+        out = jax.tree.map(apply, updates, scales)
+        smallest = jnp.min(jnp.stack([jnp.ones([], V.float_dtype()), *jax.tree.leaves(scales)]))
+        return out, ClipByParamNormRatioState(optax.safe_increment(state.count), r, smallest)
+
+    return optax.GradientTransformation(init_fn, update_fn)

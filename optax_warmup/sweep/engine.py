@@ -1,0 +1,729 @@
+"""The sweep engine: a grid of configs of the user's model and optimizer, trained together in one compiled program.
+
+Layout of the computation (``run``):
+
+* the config axis of each group (configs that share their static values) is padded to a multiple of the device
+  count and sharded over every device with ``shard_map`` (multi-host too: every process runs the same call);
+* each device runs its configs with ``vmap`` (batched, best on accelerators), ``lax.map`` (a loop, best on CPU)
+  or ``lax.map`` over chunks of ``chunk_size`` vmapped configs (bounded memory);
+* one device call runs ``steps_per_call`` training steps in a ``lax.scan`` and returns their metrics, so dispatch
+  and host transfers are paid once per call, not once per step.
+
+A config whose loss, gradients or new parameters are not finite is frozen at its last finite state (its curves
+read NaN from then on) and flagged with that step; the other configs never see it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from optax_warmup.sweep import _checkpoint, _lr
+from optax_warmup.sweep import grid as grid_lib
+from optax_warmup.sweep.result import SweepResult
+
+AXIS = "config"
+STRATEGIES = ("auto", "vmap", "map")
+
+
+@dataclass(frozen=True)
+class Task:
+    """What to train: a model's initialisation, its loss, its data and (optionally) its evaluation.
+
+    Attributes:
+      init: ``init(key) -> params`` (any pytree), jittable; or ``init(seed)`` (a parameter named ``seed``): called on
+        the host with the config's integer seed, for NumPy initialisers. Configs with the same seed share params.
+      loss: ``loss(params, batch) -> scalar`` or ``-> (scalar, {name: scalar})``: the extra metrics are recorded
+        as curves too.
+      data: ``data(step, key) -> batch``, jittable: the batch of ``step`` in one seed's stream, made on the device.
+      batches: instead of ``data``: ``batches(seed) -> iterator`` of host batches, one stream per seed. Resuming
+        skips the batches already used, so a stream must be the same every time it is created.
+      eval: ``eval(params) -> {name: scalar}``, jittable, run every ``eval_every`` steps.
+      eval_batches: instead of ``eval``: a batch or a list of batches (same shapes); their mean loss (and extra
+        metrics) is the evaluation.
+      name: shown in reports.
+      baseline_loss: the loss of a model that learned nothing useful (e.g. the unigram loss of a language model):
+        drawn on the loss figures, and a run that ends at or above it is reported as collapsed.
+      info: anything worth keeping with the results (data set sizes, model settings).
+
+    Keys: config seed ``s`` gives ``key = jax.random.key(s)``; ``init`` gets ``jax.random.fold_in(key, 0)`` and
+    ``data`` gets ``jax.random.fold_in(key, 1)`` at every step (fold the step in yourself, as in
+    ``jax.random.fold_in(key, step)``).
+    """
+
+    init: Callable[[Any], Any]
+    loss: Callable[..., Any]
+    data: Callable[[Any, Any], Any] | None = None
+    batches: Callable[[int], Iterable] | None = None
+    eval: Callable[[Any], Mapping[str, Any]] | None = None
+    eval_batches: Any = None
+    name: str = "task"
+    baseline_loss: float | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        for name in ("init", "loss"):
+            if not callable(getattr(self, name)):
+                raise ValueError(f"Task.{name} must be a function, got {getattr(self, name)!r}")
+        if (self.data is None) == (self.batches is None):
+            raise ValueError("Task: give exactly one of data(step, key) (on the device) and batches(seed) (host)")
+        for name in ("data", "batches", "eval"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise ValueError(f"Task.{name} must be a function, got {value!r}")
+        if self.eval is not None and self.eval_batches is not None:
+            raise ValueError("Task: give eval(params) or eval_batches, not both")
+
+    @property
+    def host_init(self) -> bool:
+        try:
+            return list(inspect.signature(self.init).parameters) == ["seed"]
+        except (TypeError, ValueError):
+            return False
+
+
+# --------------------------------------------------------------------------------------------------- the plan
+
+
+@dataclass
+class _Plan:
+    """Everything about a run that is fixed before it compiles."""
+
+    steps: int
+    steps_per_call: int
+    eval_steps: list[int]
+    checkpoint_every: int
+    strategy: str
+    chunk_size: int | None
+    mesh: Mesh
+    grid: grid_lib.Grid
+    unique_seeds: np.ndarray
+    padded: list[np.ndarray]  # per group: grid indices of its (padded) configs
+
+    @property
+    def devices(self) -> int:
+        return int(self.mesh.devices.size)
+
+    def fingerprint(self, task: Task) -> dict:
+        """What must match for a checkpoint to be resumed."""
+        return dict(task=task.name, steps=self.steps, steps_per_call=self.steps_per_call, devices=self.devices,
+                    strategy=self.strategy, chunk_size=self.chunk_size, eval_steps=self.eval_steps,
+                    configs=[{k: _jsonable_value(v) for k, v in c.items()} for c in self.grid.configs])
+
+
+def _jsonable_value(v: Any) -> Any:
+    return v if isinstance(v, bool | int | float | str) or v is None else repr(v)
+
+
+def resolve_strategy(strategy: str) -> str:
+    """``auto`` is ``map`` on CPU (XLA:CPU runs batched matmuls slower than separate ones) and ``vmap`` elsewhere."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
+    if strategy == "auto":
+        return "map" if jax.default_backend() == "cpu" else "vmap"
+    return strategy
+
+
+def _positive_int(name: str, value: Any, *, allow_none: bool = True) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
+def _default_steps_per_call(eval_every: int) -> int:
+    """The largest divisor of ``eval_every`` up to 10 on CPU (a live progress bar) or 100 on accelerators."""
+    cap = 10 if jax.default_backend() == "cpu" else 100
+    return max(d for d in range(1, min(cap, eval_every) + 1) if eval_every % d == 0)
+
+
+def _plan(task: Task, grid: grid_lib.Grid, steps: int, *, eval_every, steps_per_call, checkpoint_every, strategy,
+          chunk_size, devices) -> _Plan:
+    eval_every = _positive_int("eval_every", eval_every) or max(1, steps // 10)
+    k = _positive_int("steps_per_call", steps_per_call) or _default_steps_per_call(eval_every)
+    if eval_every % k:
+        raise ValueError(f"steps_per_call ({k}) must divide eval_every ({eval_every}): evaluations happen between "
+                         "device calls")
+    checkpoint_every = _positive_int("checkpoint_every", checkpoint_every) or max(k, 10 * k, eval_every)
+    checkpoint_every = math.ceil(checkpoint_every / k) * k
+    chunk_size = _positive_int("chunk_size", chunk_size)
+    devices = list(jax.devices() if devices is None else devices)
+    if not devices:
+        raise ValueError("devices: give at least one device")
+    mesh = Mesh(np.asarray(devices), (AXIS,))
+    n_dev = len(devices)
+    padded = []
+    for g in grid.groups:
+        n = math.ceil(len(g.index) / n_dev) * n_dev
+        padded.append(np.concatenate([g.index, np.repeat(g.index[-1:], n - len(g.index))]))
+    eval_steps = sorted({0, *range(eval_every, steps, eval_every), steps})
+    return _Plan(steps=steps, steps_per_call=k, eval_steps=eval_steps, checkpoint_every=checkpoint_every,
+                 strategy=resolve_strategy(strategy), chunk_size=chunk_size, mesh=mesh, grid=grid,
+                 unique_seeds=np.unique(grid.seeds), padded=padded)
+
+
+def check_directory(name: str, path: str | os.PathLike | None) -> str | None:
+    """Refuses an unusable output or checkpoint directory before anything trains: it must be (or become) a
+    writable directory."""
+    if path is None:
+        return None
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{name}: {path!r} exists and is not a directory")
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".write-test-{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise ValueError(f"{name}: cannot write to {path!r} ({e.strerror or e})") from None
+    return path
+
+
+# ----------------------------------------------------------------------------------------- compiled functions
+
+
+def _tree_where(cond, new, old):
+    return jax.tree.map(lambda n, o: jnp.where(cond, n, o), new, old)
+
+
+def _loss_with_aux(loss: Callable) -> Callable:
+    def fn(params, batch):
+        out = loss(params, batch)
+        if isinstance(out, tuple):
+            value, aux = out
+            return value, dict(aux)
+        return out, {}
+
+    return fn
+
+
+def _hyperparams(plan: _Plan, group: int, hp: Mapping[str, Any]) -> dict[str, Any]:
+    """What the factory sees for one config: static values as Python objects, numbers as traced scalars."""
+    values = dict(plan.grid.groups[group].static)
+    values.update({a: hp[a] for a in plan.grid.numeric})
+    if grid_lib.SEED in plan.grid.axes:
+        values[grid_lib.SEED] = hp[grid_lib.SEED]
+    return {a: values[a] for a in plan.grid.axes}  # in the grid's axis order
+
+
+def _per_device(plan: _Plan, one: Callable, n_local: int) -> Callable:
+    """``one(*xs)`` over the leading (config) axis of ``xs`` on one device: vmap, map, or map over vmapped chunks."""
+    chunk = plan.chunk_size
+    if plan.strategy == "map" and chunk is None:
+        chunk = 1
+    if chunk is None or chunk >= n_local:
+        return jax.vmap(one)
+    if chunk == 1:
+        return lambda *xs: jax.lax.map(lambda x: one(*x), xs)
+    return lambda *xs: jax.lax.map(lambda x: one(*x), xs, batch_size=chunk)
+
+
+def _sharded(plan: _Plan, local: Callable, n_args: int, replicated: Sequence[int] = ()) -> Callable:
+    specs = tuple(P() if i in replicated else P(AXIS) for i in range(n_args))
+    return jax.shard_map(local, mesh=plan.mesh, in_specs=specs, out_specs=P(AXIS))
+
+
+def _build_init(plan: _Plan, optimizer: Callable) -> Any:
+    """(params per group, hp per group) -> optimizer states per group."""
+
+    def group_init(g: int):
+        def one(params, hp):
+            with _lr.rate_in_state():
+                tx = optimizer(_hyperparams(plan, g, hp))
+            return tx.init(params)
+
+        n_local = len(plan.padded[g]) // plan.devices
+        return _sharded(plan, _per_device(plan, one, n_local), 2)
+
+    inits = [group_init(g) for g in range(len(plan.grid.groups))]
+    return jax.jit(lambda params, hps: tuple(f(p, h) for f, p, h in zip(inits, params, hps, strict=True)))
+
+
+def _build_call(plan: _Plan, task: Task, optimizer: Callable) -> Any:
+    """(states, hps, data, start) -> (states, metrics): ``steps_per_call`` training steps of every config."""
+    k_steps = plan.steps_per_call
+    loss_fn = _loss_with_aux(task.loss)
+    total = plan.steps
+
+    def train_step(carry, hp, batch, step, g):
+        params, opt, alive = carry["params"], carry["opt"], carry["alive"]
+        with _lr.rate_in_state():
+            tx = optax.with_extra_args_support(optimizer(_hyperparams(plan, g, hp)))
+        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch)
+        updates, new_opt = tx.update(grads, opt, params, value=loss)
+        new_params = optax.apply_updates(params, updates)
+        grad_norm = optax.tree.norm(grads)
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(optax.tree.norm(new_params))
+        active = step < total  # the last call may run past the end: those steps change nothing
+        ok = alive & finite
+        take = ok & active
+        new_carry = dict(params=_tree_where(take, new_params, params), opt=_tree_where(take, new_opt, opt),
+                         alive=jnp.where(active, ok, alive),
+                         diverged_at=jnp.where(active & alive & ~finite, step, carry["diverged_at"]))
+        shown = alive & active
+        nan = jnp.float32(jnp.nan)
+        metrics = {"loss": loss, "grad_norm": grad_norm, **(_lr.rates(new_opt) or {}), **aux}
+        metrics = {name: jnp.where(shown, jnp.asarray(v, jnp.float32), nan) for name, v in metrics.items()}
+        metrics["alive"] = new_carry["alive"]
+        return new_carry, metrics
+
+    def group_call(g: int):
+        def one(carry, hp, batches, start):
+            def body(carry, k):
+                batch = jax.tree.map(lambda b: b[k, hp["_seed_index"]], batches)
+                return train_step(carry, hp, batch, start + k, g)
+
+            carry, metrics = jax.lax.scan(body, carry, jnp.arange(k_steps))
+            return carry, metrics
+
+        n_local = len(plan.padded[g]) // plan.devices
+
+        def local(carry, hp, batches, start):  # batches and start are the same for every config
+            return _per_device(plan, lambda c, h: one(c, h, batches, start), n_local)(carry, hp)
+
+        return jax.shard_map(local, mesh=plan.mesh, in_specs=(P(AXIS), P(AXIS), P(), P()),
+                             out_specs=(P(AXIS), P(AXIS)))
+
+    calls = [group_call(g) for g in range(len(plan.grid.groups))]
+
+    make_batch = task.data
+
+    def call(states, hps, data, start):
+        if make_batch is not None:  # data = the unique seeds' data keys; batches are made here, on the device
+            steps = start + jnp.arange(k_steps)
+            batches = jax.vmap(lambda s: jax.vmap(lambda key: make_batch(s, key))(data))(steps)
+        else:
+            batches = data
+        out = [f(st, hp, batches, start) for f, st, hp in zip(calls, states, hps, strict=True)]
+        return tuple(o[0] for o in out), tuple(o[1] for o in out)
+
+    return jax.jit(call, donate_argnums=0)
+
+
+def _build_eval(plan: _Plan, task: Task) -> Any:
+    """params per group -> {metric: value} per group."""
+    if task.eval is None and task.eval_batches is None:
+        return None
+    if task.eval is not None:
+        evaluate = lambda params: {k: jnp.asarray(v, jnp.float32) for k, v in task.eval(params).items()}  # noqa: E731
+    else:
+        loss_fn = _loss_with_aux(task.loss)
+        batches = task.eval_batches if isinstance(task.eval_batches, list | tuple) else [task.eval_batches]
+        stacked = jax.tree.map(lambda *b: np.stack([np.asarray(x) for x in b]), *batches)
+
+        def evaluate(params):
+            def one_batch(batch):
+                loss, aux = loss_fn(params, batch)
+                return {"loss": loss, **aux}
+
+            out = jax.lax.map(one_batch, stacked)
+            return {k: jnp.mean(v).astype(jnp.float32) for k, v in out.items()}
+
+    def group_eval(g: int):
+        n_local = len(plan.padded[g]) // plan.devices
+        return _sharded(plan, _per_device(plan, evaluate, n_local), 1)
+
+    evals = [group_eval(g) for g in range(len(plan.grid.groups))]
+    return jax.jit(lambda params: tuple(f(p) for f, p in zip(evals, params, strict=True)))
+
+
+# ------------------------------------------------------------------------------------------------- the state
+
+
+def _init_params(task: Task, plan: _Plan):
+    """Params of each unique seed, stacked on a leading axis."""
+    if task.host_init:
+        trees = [task.init(int(s)) for s in plan.unique_seeds]
+        return jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *trees)
+    keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 0))(jnp.asarray(plan.unique_seeds, jnp.uint32))
+    return jax.device_get(jax.jit(jax.vmap(task.init))(keys))
+
+
+def _data_keys(plan: _Plan):
+    seeds = jnp.asarray(plan.unique_seeds, jnp.uint32)
+    return jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(seeds)
+
+
+def _hp_arrays(plan: _Plan, g: int) -> dict[str, np.ndarray]:
+    idx = plan.padded[g]
+    grid = plan.grid
+    hp = {a: np.asarray([grid.configs[i][a] for i in idx], grid.dtype(a)) for a in grid.numeric}
+    hp[grid_lib.SEED] = grid.seeds[idx].astype(np.int32)
+    hp["_seed_index"] = np.searchsorted(plan.unique_seeds, grid.seeds[idx]).astype(np.int32)
+    return hp
+
+
+def _to_host(tree):
+    """Device arrays -> NumPy; with several processes, gathered from all of them first."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        return multihost_utils.process_allgather(tree, tiled=True)
+    return jax.device_get(tree)
+
+
+class _HostBatches:
+    """``steps_per_call`` batches of every unique seed, stacked ``[k, seed, ...]``, from the task's host streams."""
+
+    def __init__(self, batches: Callable[[int], Iterable], seeds: np.ndarray, skip: int):
+        self.streams: list[Iterator] = [iter(batches(int(s))) for s in seeds]
+        self.last: list[Any] = [None] * len(seeds)
+        for _ in range(skip):
+            self._next()
+
+    def _next(self) -> list:
+        for i, stream in enumerate(self.streams):
+            try:
+                self.last[i] = next(stream)
+            except StopIteration:
+                if self.last[i] is None:
+                    raise ValueError("Task.batches(seed) yielded no batch") from None
+        return list(self.last)
+
+    def take(self, k: int, available: int):
+        """``k`` steps; past ``available`` the last batch repeats (those steps are masked out)."""
+        rows = [self._next() if j < available else list(self.last) for j in range(k)]
+        per_step = [jax.tree.map(lambda *b: np.stack([np.asarray(x) for x in b]), *row) for row in rows]
+        return jax.tree.map(lambda *b: np.stack(b), *per_step)
+
+
+# --------------------------------------------------------------------------------------------------- signals
+
+
+class _Interrupt:
+    """SIGINT / SIGTERM during a run: finish the current device call, save, return. A second one stops at once."""
+
+    def __init__(self):
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signal is not None:  # asked twice: stop now
+            signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
+
+    @property
+    def name(self) -> str | None:
+        return None if self.signal is None else signal.Signals(self.signal).name
+
+
+# ------------------------------------------------------------------------------------------------------- run
+
+
+def run(
+    task: Task,
+    optimizer: Callable[[Mapping[str, Any]], optax.GradientTransformation],
+    steps: int,
+    grid: Mapping[str, Iterable] | Sequence[Mapping[str, Any]],
+    *,
+    eval_every: int | None = None,
+    steps_per_call: int | None = None,
+    strategy: str = "auto",
+    chunk_size: int | None = None,
+    devices: Sequence[Any] | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    out_dir: str | os.PathLike | None = None,
+    static: Iterable[str] = (),
+    durations: Iterable[str] = (),
+    progress: bool = True,
+    callback: Callable[[int, Mapping[str, np.ndarray]], Any] | None = None,
+) -> SweepResult:
+    """Trains every config of ``grid`` for ``steps`` steps, all in one compiled program; returns a ``SweepResult``.
+
+    Args:
+      task: the model, loss and data (``Task``).
+      optimizer: ``optimizer(hp) -> GradientTransformation``; ``hp`` maps each axis to this config's value
+        (numbers arrive traced: build the schedule from them, e.g.
+        ``optax.adamw(ow.warmup_cosine_decay_schedule(0.0, hp["peak_value"], hp["warmup_steps"], steps))``).
+        It is also called once per setting with Python values before anything compiles, so the library's checks
+        catch a bad value early. The optimizer's ``update`` gets ``value=loss`` (for ``adaptive_warmup``).
+      steps: training steps of every config.
+      grid: ``{axis: [values]}`` (the full product, last axis fastest) or a list of config dicts. ``seed`` is an
+        axis (see ``Task``); an axis named ``*_steps`` is a duration (steps, a fraction or a percentage of
+        ``steps``); strings and bools are static (see ``optax_warmup.sweep.grid``).
+      eval_every: evaluate every N steps (default: ten evaluations), and at step 0 and the end.
+      steps_per_call: training steps per device call (default: the largest divisor of ``eval_every`` up to 10
+        on CPU, 100 on accelerators). It must divide ``eval_every``.
+      strategy: ``"vmap"``, ``"map"`` or ``"auto"`` (map on CPU, vmap elsewhere): how a device runs its configs.
+      chunk_size: at most this many configs per device at once (vmapped within a chunk, looped over chunks):
+        bounds memory when the grid does not fit.
+      devices: the devices to shard the config axis over (default: all).
+      checkpoint_dir: save the whole sweep state here every ``checkpoint_every`` steps and when the process gets
+        SIGINT / SIGTERM; calling ``run`` again with the same arguments resumes from it (bit for bit).
+      checkpoint_every: steps between checkpoints (default ``10 * steps_per_call``, at least ``eval_every``).
+      out_dir: write ``results.json``, ``table.txt`` and the figures here at the end (and the partial results when
+        interrupted).
+      static, durations: axes to treat as static or as durations whatever their values.
+      progress: show a progress bar (tqdm).
+      callback: ``callback(step, metrics)`` after every device call, ``metrics[name]`` of shape
+        ``[configs, steps_per_call]`` (host NumPy).
+
+    Returns:
+      A ``SweepResult``. When interrupted, the partial result (``result.interrupted`` names the signal).
+
+    Raises:
+      ValueError: a bad grid, task, argument or directory, before anything compiles.
+    """
+    wall0 = time.perf_counter()
+    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
+        raise ValueError(f"steps must be a whole number >= 1, got {steps!r}")
+    steps = int(steps)
+    if not isinstance(task, Task):
+        raise ValueError(f"task must be an optax_warmup.sweep.Task, got {type(task).__name__}")
+    task.check()
+    if not callable(optimizer):
+        raise ValueError(f"optimizer must be a function hp -> GradientTransformation, got {optimizer!r}")
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be a function, got {callback!r}")
+    checkpoint_dir = check_directory("checkpoint_dir", checkpoint_dir)
+    out_dir = check_directory("out_dir", out_dir)
+    g = grid_lib.build(grid, steps, static=static, durations=durations)
+    grid_lib.check_factory(g, optimizer)
+    plan = _plan(task, g, steps, eval_every=eval_every, steps_per_call=steps_per_call,
+                 checkpoint_every=checkpoint_every, strategy=strategy, chunk_size=chunk_size, devices=devices)
+    saver = _checkpoint.Saver(checkpoint_dir, plan.fingerprint(task)) if checkpoint_dir else None
+    return _Runner(task, optimizer, plan, saver, out_dir, progress, callback, wall0).run()
+
+
+class _Runner:
+    """The host loop of one ``run``: state on the devices, curves on the host."""
+
+    def __init__(self, task, optimizer, plan: _Plan, saver, out_dir, progress, callback, wall0):
+        self.task, self.optimizer, self.plan = task, optimizer, plan
+        self.saver, self.out_dir, self.progress, self.callback = saver, out_dir, progress, callback
+        self.wall0 = wall0
+        self.timing = dict(init_s=0.0, compile_s=0.0, train_s=0.0, eval_s=0.0, checkpoint_s=0.0)
+        n = len(plan.grid)
+        self.curves: dict[str, np.ndarray] = {}
+        self.alive_curve = np.ones((n, plan.steps), bool)
+        self.eval: dict[str, np.ndarray] = {}
+        self.eval_done: list[int] = []
+        self.diverged_at = np.full(n, -1, np.int64)
+        self.step = 0
+        self.best_loss = float("inf")
+
+    # -- state -----------------------------------------------------------------------------------------------
+
+    def _initial_state(self):
+        plan = self.plan
+        shard = NamedSharding(plan.mesh, P(AXIS))
+        t0 = time.perf_counter()
+        params = _init_params(self.task, plan)
+        seed_index = [_hp_arrays(plan, g)["_seed_index"] for g in range(len(plan.grid.groups))]
+        group_params = [jax.device_put(jax.tree.map(lambda a, i=i: np.asarray(a)[i], params), shard)
+                        for i in seed_index]
+        self.hps = tuple(jax.device_put(_hp_arrays(plan, g), shard) for g in range(len(plan.grid.groups)))
+        opt = _build_init(plan, self.optimizer)(tuple(group_params), self.hps)
+        states = []
+        for gp, go, idx in zip(group_params, opt, plan.padded, strict=True):
+            n = len(idx)
+            states.append(dict(params=gp, opt=go, alive=jax.device_put(np.ones(n, bool), shard),
+                               diverged_at=jax.device_put(np.full(n, -1, np.int32), shard)))
+        self.timing["init_s"] += time.perf_counter() - t0
+        return tuple(states)
+
+    # -- recording -------------------------------------------------------------------------------------------
+
+    def _record(self, metrics, start: int) -> dict[str, np.ndarray]:
+        """Per-group metrics [padded configs, k] -> the host curves [configs, steps]; returns this call's metrics
+        in grid order."""
+        plan = self.plan
+        n, k = len(plan.grid), plan.steps_per_call
+        stop = min(start + k, plan.steps)
+        call: dict[str, np.ndarray] = {}
+        for g, m in enumerate(metrics):
+            real = plan.grid.groups[g].index
+            for name, values in m.items():
+                values = np.asarray(values)[: len(real), : stop - start]
+                if name == "alive":
+                    self.alive_curve[real, start:stop] = values
+                    continue
+                if name not in self.curves:
+                    self.curves[name] = np.full((n, plan.steps), np.nan, np.float32)
+                self.curves[name][real, start:stop] = values
+                call.setdefault(name, np.full((n, k), np.nan, np.float32))[real, : stop - start] = values
+        return call
+
+    def _evaluate(self, eval_exec, states, step: int) -> None:
+        if eval_exec is None or step not in self.plan.eval_steps or step in self.eval_done:
+            return
+        t0 = time.perf_counter()
+        out = _to_host(eval_exec(tuple(s["params"] for s in states)))
+        n, j = len(self.plan.grid), self.plan.eval_steps.index(step)
+        for g, metrics in enumerate(out):
+            real = self.plan.grid.groups[g].index
+            for name, values in metrics.items():
+                if name not in self.eval:
+                    self.eval[name] = np.full((n, len(self.plan.eval_steps)), np.nan, np.float32)
+                values = np.asarray(values)[: len(real)]
+                dead = self.diverged_at[real] >= 0
+                self.eval[name][real, j] = np.where(dead, np.nan, values)
+        self.eval_done.append(step)
+        self.timing["eval_s"] += time.perf_counter() - t0
+
+    def _sync_divergence(self, states) -> None:
+        for g, s in enumerate(states):
+            real = self.plan.grid.groups[g].index
+            self.diverged_at[real] = np.asarray(_to_host(s["diverged_at"]))[: len(real)]
+
+    # -- the loop --------------------------------------------------------------------------------------------
+
+    def run(self) -> SweepResult:
+        plan, task = self.plan, self.task
+        states = self._initial_state()
+        restored = self.saver.restore(states) if self.saver else None
+        if restored is not None:
+            states, host = restored
+            self._load_host(host)
+        replicated = NamedSharding(plan.mesh, P())
+        host_batches = None
+        if task.batches is not None:
+            host_batches = _HostBatches(task.batches, plan.unique_seeds, skip=self.step)
+            data_arg = jax.device_put(host_batches.take(plan.steps_per_call, plan.steps - self.step), replicated)
+        else:
+            data_arg = jax.device_put(_data_keys(plan), replicated)
+        t0 = time.perf_counter()
+        call_exec = _build_call(plan, task, self.optimizer).lower(states, self.hps, data_arg,
+                                                                  jnp.int32(self.step)).compile()
+        self.timing["compile_s"] = time.perf_counter() - t0
+        eval_fn = _build_eval(plan, task)
+        eval_exec = None
+        if eval_fn is not None:
+            t0 = time.perf_counter()
+            eval_exec = eval_fn.lower(tuple(s["params"] for s in states)).compile()
+            self.timing["eval_compile_s"] = time.perf_counter() - t0
+        self._evaluate(eval_exec, states, self.step)
+
+        bar = _progress_bar(plan.steps, self.step, self.progress and jax.process_index() == 0, task.name)
+        last_saved = self.step
+        with _Interrupt() as interrupt:
+            while self.step < plan.steps and interrupt.signal is None:
+                start, k = self.step, plan.steps_per_call
+                t0 = time.perf_counter()
+                states, metrics = call_exec(states, self.hps, data_arg, jnp.int32(start))
+                if host_batches is not None and start + k < plan.steps:  # the next call's batches, while this runs
+                    data_arg = jax.device_put(host_batches.take(k, plan.steps - start - k), replicated)
+                metrics = _to_host(metrics)
+                self.timing["train_s"] += time.perf_counter() - t0
+                self.step = min(start + k, plan.steps)
+                call = self._record(metrics, start)
+                self._sync_divergence(states)
+                self._evaluate(eval_exec, states, self.step)
+                if bar is not None:
+                    _update_bar(bar, self, call)
+                if self.callback is not None:
+                    self.callback(self.step, call)
+                due = self.step - last_saved >= plan.checkpoint_every or interrupt.signal is not None
+                if self.saver is not None and (due or self.step == plan.steps):
+                    self._save(states)
+                    last_saved = self.step
+            interrupted = interrupt.name if self.step < plan.steps else None
+        if bar is not None:
+            bar.close()
+        result = self._result(interrupted)
+        if self.out_dir is not None and jax.process_index() == 0:
+            result.write(self.out_dir)
+        if interrupted:
+            _say(result.interruption_message(self.out_dir, self.saver.directory if self.saver else None))
+        return result
+
+    def _save(self, states) -> None:
+        t0 = time.perf_counter()
+        self.saver.save(self.step, states, self._host_state())
+        self.timing["checkpoint_s"] += time.perf_counter() - t0
+
+    def _host_state(self) -> dict:
+        return dict(step=np.int64(self.step), curves=dict(self.curves), eval=dict(self.eval),
+                    alive=self.alive_curve, diverged_at=self.diverged_at,
+                    eval_done=np.asarray(self.eval_done, np.int64))
+
+    def _load_host(self, host: Mapping[str, Any]) -> None:
+        self.step = int(host["step"])
+        self.curves = {k: np.asarray(v) for k, v in host["curves"].items()}
+        self.eval = {k: np.asarray(v) for k, v in host["eval"].items()}
+        self.alive_curve = np.asarray(host["alive"])
+        self.diverged_at = np.asarray(host["diverged_at"])
+        self.eval_done = [int(s) for s in np.asarray(host["eval_done"])]
+
+    def _result(self, interrupted: str | None) -> SweepResult:
+        plan = self.plan
+        self.timing["total_s"] = time.perf_counter() - self.wall0
+        done = self.step
+        self.timing["step_s"] = self.timing["train_s"] / max(1, done)
+        evals = [s for s in plan.eval_steps if s in self.eval_done]
+        cols = [plan.eval_steps.index(s) for s in evals]
+        return SweepResult(
+            configs=[dict(c) for c in plan.grid.configs],
+            given=[dict(c) for c in plan.grid.given],
+            axes={k: list(v) for k, v in plan.grid.axes.items()},
+            durations=list(plan.grid.durations),
+            steps=plan.steps,
+            completed_steps=done,
+            curves={k: v[:, :done].copy() for k, v in self.curves.items()},
+            alive=self.alive_curve[:, :done].copy(),
+            eval_steps=evals,
+            eval={k: v[:, cols].copy() for k, v in self.eval.items()},
+            diverged_step=self.diverged_at.copy(),
+            task=dict(name=self.task.name, baseline_loss=self.task.baseline_loss, **dict(self.task.info)),
+            settings=dict(steps_per_call=plan.steps_per_call, strategy=plan.strategy, chunk_size=plan.chunk_size,
+                          devices=plan.devices, backend=jax.default_backend(), processes=jax.process_count(),
+                          eval_steps=plan.eval_steps),
+            timing=dict(self.timing),
+            interrupted=interrupted,
+        )
+
+
+def _say(message: str) -> None:
+    if jax.process_index() == 0:
+        print(message, flush=True)
+
+
+def _progress_bar(total: int, initial: int, enabled: bool, desc: str):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True)
+
+
+def _update_bar(bar, runner: _Runner, call: Mapping[str, np.ndarray]) -> None:
+    """steps/s (tqdm's own), configs alive, the best training loss so far, config-steps per second."""
+    n = len(runner.plan.grid)
+    loss = call.get("loss")
+    if loss is not None and np.isfinite(loss).any():
+        runner.best_loss = min(runner.best_loss, float(np.nanmin(loss)))
+    alive = int((runner.diverged_at < 0).sum())
+    rate = n * runner.step / max(runner.timing["train_s"], 1e-9)
+    bar.set_postfix(alive=f"{alive}/{n}", best_loss=f"{runner.best_loss:.3f}", cfg_steps_s=f"{rate:.0f}",
+                    refresh=False)
+    bar.update(runner.step - bar.n)
