@@ -46,7 +46,7 @@ $(MIN_VENV)/.installed: pyproject.toml optax_warmup/_version.py .ci/min-constrai
 	touch $@
 
 test-min: $(MIN_VENV)/.installed
-	$(MIN_VENV)/bin/python -m pip list 2>/dev/null | grep -E -i '^(jax|jaxlib|optax|chex|numpy|flax|matplotlib|tqdm) '
+	$(MIN_VENV)/bin/python -m pip list 2>/dev/null | grep -E -i '^(jax|jaxlib|optax|numpy|flax|matplotlib|tqdm|orbax-checkpoint|scikit-learn) '
 	$(MIN_VENV)/bin/python -m pytest -q -n 2
 
 # Regenerate the peers' golden tables in a throwaway environment (needs the registries; about 4 minutes).
