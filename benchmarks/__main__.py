@@ -12,9 +12,15 @@ import pathlib
 import sys
 import time
 
-from benchmarks import _common, compile_size, curve, report, step_overhead, sweep
+from benchmarks import _common, compile_size, curve, report, step_overhead, sweep, sweep_engine
 
-SECTIONS = {"step_overhead": step_overhead, "compile_size": compile_size, "sweep": sweep, "curve": curve}
+SECTIONS = {
+    "step_overhead": step_overhead,
+    "compile_size": compile_size,
+    "sweep": sweep,
+    "curve": curve,
+    "sweep_engine": sweep_engine,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

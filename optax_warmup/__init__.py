@@ -3,10 +3,15 @@
 Schedules are pure functions ``count -> value`` usable wherever Optax takes a schedule
 (``optax.adamw(learning_rate=...)``, ``optax.join_schedules``, a Flax ``TrainState``), and every numeric
 hyperparameter may be a traced array, so ``jit``, ``vmap`` over hyperparameters and ``grad`` all work.
+
+A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+(a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+``optax_warmup.check_hyperparams``.
 """
 
 from optax_warmup import compat  # noqa: E402  (peer parity: hf_schedule, torch_schedule, ...)
 from optax_warmup._adaptive import AdaptiveWarmupState, adaptive_warmup
+from optax_warmup._check import check_hyperparams
 from optax_warmup._composite import (
     noam_schedule,
     sgdr_schedule,
@@ -51,11 +56,10 @@ from optax_warmup._transforms import (
 )
 from optax_warmup._untuned import radam_warmup, untuned_warmup, untuned_warmup_steps
 from optax_warmup._update_limit import ClipByParamNormRatioState, clip_by_param_norm_ratio
+from optax_warmup._version import __version__ as __version__  # the one place: _version.py
 from optax_warmup._warmup import warmup_factor, warmup_overlay, warmup_schedule, with_warmup
 from optax_warmup._wsd_cycles import warmup_stable_decay_cycles_schedule
 from optax_warmup.config import ConfiguredSchedule, from_config, to_config
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ConfiguredSchedule",
@@ -76,6 +80,7 @@ __all__ = [
     "adaptive_warmup",
     "batch_size_ramp",
     "batch_size_warmup",
+    "check_hyperparams",
     "clip_by_global_norm_schedule",
     "clip_by_param_norm_ratio",
     "constant_schedule",

@@ -41,6 +41,10 @@ A peer schedule names its peer and passes the peer's own arguments::
 and ``{"schedule": "<name>", ...}`` calls any public schedule of ``optax_warmup`` by name with the other keys
 as keyword arguments.
 
+A number may also be written as a string (``"3e-4"``, ``"500"``): YAML 1.1, which PyYAML reads, takes ``3e-4``
+and ``1e4`` (no decimal point) for strings, so every string value that is a plain decimal number is read as that
+number (``"5%"`` stays a percentage; ``"nan"`` and ``"inf"`` are not numbers here).
+
 Every error is a ``ValueError`` whose message starts with the path of the bad key, e.g.
 ``config['warmup']['shape']``.
 """
@@ -50,6 +54,7 @@ from __future__ import annotations
 import copy
 import math
 import numbers
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -105,7 +110,29 @@ def _err(path: str, message: str) -> ValueError:
     return ValueError(f"{path}: {message}")
 
 
+# A plain decimal number written as a string: what YAML 1.1 makes of 3e-4 or 1e4.
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _from_string(value: Any) -> Any:
+    """``"3e-4"`` -> ``0.0003``, ``"500"`` -> ``500``; any other value unchanged."""
+    if not isinstance(value, str) or not _DECIMAL.fullmatch(value.strip()):
+        return value
+    text = value.strip()
+    return int(text) if text.lstrip("+-").isdigit() else float(text)
+
+
+def _numbers_from_strings(value: Any) -> Any:
+    """The config with every numeric string value read as its number (dict keys are left alone)."""
+    if isinstance(value, Mapping):
+        return {k: _numbers_from_strings(v) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(_numbers_from_strings(v) for v in value)
+    return _from_string(value)
+
+
 def _number(path: str, value: Any, *, minimum: float | None = None, positive: bool = False):
+    value = _from_string(value)
     if isinstance(value, bool) or not (isinstance(value, numbers.Real) or isinstance(value, jax.Array)):
         raise _err(path, f"must be a number, got {value!r}")
     v = None if V.is_traced(value) else float(value)
@@ -227,7 +254,8 @@ def from_config(config: Mapping[str, Any]) -> ConfiguredSchedule:
     """Builds a schedule from plain data; see the module docstring for the format.
 
     Args:
-      config: a dict (from JSON, YAML, a CLI...). Numbers may be traced arrays where the schedule allows it.
+      config: a dict (from JSON, YAML, a CLI...). Numbers may be traced arrays where the schedule allows it, or
+        strings of decimal numbers (``"3e-4"``, which YAML 1.1 leaves a string).
 
     Returns:
       A ``ConfiguredSchedule``: call it with a count; ``.config`` holds the normalized config.
@@ -245,7 +273,7 @@ def from_config(config: Mapping[str, Any]) -> ConfiguredSchedule:
     """
     if not isinstance(config, Mapping):
         raise ValueError(f"config: must be a dict, got {type(config).__name__}")
-    config = dict(config)
+    config = _numbers_from_strings(config)
     peers = [key for key in (*_PEERS, "schedule") if key in config]
     if len(peers) > 1:
         raise _err("config", f"names more than one schedule family: {peers}")

@@ -43,6 +43,7 @@ NOT_SCHEDULES = {
     "to_config",
     "current_hyperparams",
     "current_learning_rate",
+    "check_hyperparams",
     "ConfiguredSchedule",
     "AdaptiveWarmupState",
     "ClipByGlobalNormState",

@@ -62,13 +62,23 @@ def _check_curve(curve: dict) -> None:
         assert row["max_abs_diff_vs_optax"] < 1e-5, name
 
 
+def _check_sweep_engine(engine: dict) -> None:
+    assert engine["setting"]["k"] == 8 and engine["setting"]["task"] == "digits"
+    for way in ("engine", "engine_one_step_per_call", "one_jit_per_config"):
+        assert _positive(engine[way]["wall_s"]) and _positive(engine[way]["config_steps_per_s"]), way
+    # one jit per config compiles at least once per config; the engine compiles one training program
+    assert engine["one_jit_per_config"]["compiles"] >= 8
+    assert engine["engine"]["compiles"] < engine["one_jit_per_config"]["compiles"]
+    assert engine["max_rel_last_loss_diff"] < 1e-3  # the same models, trained three ways
+
+
 def test_quick_benchmarks_write_every_section_with_sane_numbers(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=170,
+        timeout=400,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
@@ -76,9 +86,11 @@ def test_quick_benchmarks_write_every_section_with_sane_numbers(tmp_path):
 
     assert results["mode"] == "quick"
     assert results["machine"]["jax"] and results["machine"]["optax"] and results["machine"]["cpu"]
-    for heading in ("## Targets", "## 1. Step overhead", "## 2. Compiled size", "## 3. Sweep", "## 4. Curve"):
+    for heading in ("## Targets", "## 1. Step overhead", "## 2. Compiled size", "## 3. Sweep", "## 4. Curve",
+                    "## 5. Sweep engine"):
         assert heading in markdown, heading
     _check_step_overhead(results["step_overhead"])
     _check_compile_size(results["compile_size"])
     _check_sweep(results["sweep"])
     _check_curve(results["curve"])
+    _check_sweep_engine(results["sweep_engine"])

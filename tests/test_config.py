@@ -200,7 +200,8 @@ ERRORS = [
     ({"peak": 1.0, "total": 10, "warmup": {"fraction": 2.0}}, "config['warmup']['length']"),
     ({"peak": 1.0, "total": 10, "warmup": {"steps": 1, "epochs": 1}}, "config['warmup']['length']"),
     ({"peak": 1.0, "total": 10, "warmup": 8, "stable": 5}, "config['total']: is shorter"),
-    ({"peak": "1e-3", "total": 10}, "config['peak']"),
+    ({"peak": "3e-4 per step", "total": 10}, "config['peak']"),  # "3e-4" alone is a number (YAML 1.1)
+    ({"peak": "nan", "total": 10}, "config['peak']"),
     ({"peak": 1.0, "total": 10, "batch_size": 0}, "config['batch_size']"),
     ({"peak": 1.0, "warmup": 10, "stable": 5, "decay": "rsqrt"}, "config['stable']"),
     ({"hf": "cosine", "torch": "StepLR"}, "more than one"),
@@ -224,3 +225,37 @@ def test_errors_name_the_bad_key(cfg, where):
 def test_to_config_of_a_plain_schedule_raises():
     with pytest.raises(ValueError, match="from_config"):
         to_config(optax.constant_schedule(1.0))
+
+
+YAML_CONFIG = """
+peak: 3e-4            # YAML 1.1 (PyYAML): a string, no decimal point
+total: {tokens: 2e9}
+batch_size: 256
+seq_len: 2048
+warmup: {length: 2%, shape: linear, init: 1e-2}
+stable: 5e2
+decay: {shape: cosine, end_factor: 1e-1}
+"""
+SAME_IN_JSON = {
+    "peak": 3e-4,
+    "total": {"tokens": 2e9},
+    "batch_size": 256,
+    "seq_len": 2048,
+    "warmup": {"length": "2%", "shape": "linear", "init": 1e-2},
+    "stable": 500,
+    "decay": {"shape": "cosine", "end_factor": 0.1},
+}
+
+
+def test_yaml_numbers_that_pyyaml_reads_as_strings():
+    yaml = pytest.importorskip("yaml")
+    config = yaml.safe_load(YAML_CONFIG)
+    assert config["peak"] == "3e-4" and config["total"] == {"tokens": "2e9"}  # what PyYAML does
+    s, reference = from_config(config), from_config(SAME_IN_JSON)
+    # total: ceil(2e9 / (256 * 2048)) = 3815 steps; warmup ceil(0.02 * 3815) = 77; stable 500; decay 3238 steps
+    counts = [0, 40, 77, 300, 577, 577 + 1619, 3815]
+    close(values(s, counts), values(reference, counts))
+    close(values(s, [0, 577 + 1619, 3815]), [1e-2, 3e-4 * (1 + 0.1) / 2, 3e-5])
+    assert s.config["peak"] == 3e-4 and s.config["total"] == {"tokens": 2e9} and s.config["stable"] == 500
+    peer = from_config({"hf": "linear", "learning_rate": "1e0", "num_warmup_steps": "2", "num_training_steps": "4"})
+    assert values(peer, [1, 3]) == [0.5, 0.5]

@@ -87,7 +87,7 @@ ROLE = {
 }
 # Public callables that build no schedule or transformation from hyperparameters: the config round trip and the
 # state readers (tested by test_config.py and test_transforms.py).
-OUT_OF_SCOPE = {"from_config", "to_config", "current_hyperparams", "current_learning_rate"}
+OUT_OF_SCOPE = {"from_config", "to_config", "current_hyperparams", "current_learning_rate", "check_hyperparams"}
 WARMUP = {"warmup_shape": ("linear", CHOICE), "warmup_exponent": (2.0, NONNEG)}
 
 TABLE: dict[str, tuple] = {

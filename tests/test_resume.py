@@ -140,8 +140,9 @@ def _uninterrupted(name):
 
 
 def _rates(opt_state):
-    """The scheduled values the state reports (learning rates, warmup factors, clip thresholds), if any."""
-    return jax.tree.map(np.asarray, ow.current_hyperparams(opt_state))
+    """The scheduled values the state reports (learning rates, warmup factors, clip thresholds); a plain
+    ``optax.adam(_lr())`` reports its learning rate given the schedule."""
+    return jax.tree.map(np.asarray, ow.current_hyperparams(opt_state, schedule=_lr()))
 
 
 @pytest.mark.parametrize("point", list(CHECKPOINTS))

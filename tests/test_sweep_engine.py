@@ -165,6 +165,11 @@ def test_host_streams_host_init_and_eval_batches():
     np.testing.assert_allclose(r.eval["loss"][1, 0], expected, rtol=1e-5)
     assert set(r.eval) == {"loss", "mae"} and np.all(r.eval["loss"][:, -1] < r.eval["loss"][:, 0])
     np.testing.assert_array_equal(r.final_loss, r.eval["loss"][:, -1])
+    # one batch (a tuple, not a list) is one batch
+    one_batch = sweep.Task(init=T.host_init, loss=T.loss, batches=T.host_batches, eval_batches=T.eval_batches()[0])
+    single = sweep.run(one_batch, T.adamw, 8, {"peak_value": [1e-2], "warmup_steps": [0]}, progress=False)
+    np.testing.assert_allclose(single.eval["loss"][0, 0], float(T.loss(T.host_init(0), T.eval_batches()[0])[0]),
+                               rtol=1e-5)
     # the first training batch of seed 1 is the first batch of its stream
     x, y = next(T.host_batches(1))
     np.testing.assert_allclose(r.curves["loss"][1, 0], float(T.loss(params, (x, y))[0]), rtol=1e-5)
@@ -372,3 +377,22 @@ def test_four_devices_equal_one():
     for k in ("sharded", "chunked"):
         assert runs[k]["diverged"] == runs["single"]["diverged"]
         np.testing.assert_allclose(np.array(runs[k]["loss"]), single, rtol=2e-5, atol=1e-6)
+
+
+def test_an_explicit_list_of_configs_and_sigterm(capsys):
+    configs = [{"peak_value": 1e-2, "warmup_steps": 0, "seed": 1}, {"peak_value": 1e-1, "warmup_steps": "50%",
+                                                                     "seed": 0}]
+
+    def stop(done, metrics):
+        if done == 8:
+            signal.raise_signal(signal.SIGTERM)  # a scheduler preempting the job
+
+    r = sweep.run(T.device_task(), T.adamw, T.STEPS, configs, steps_per_call=4, eval_every=8, callback=stop,
+                  progress=False)
+    assert r.configs == [{"peak_value": 1e-2, "warmup_steps": 0, "seed": 1},
+                         {"peak_value": 1e-1, "warmup_steps": 12, "seed": 0}]
+    assert r.interrupted == "SIGTERM" and r.completed_steps == 8 and r.curves["loss"].shape == (2, 8)
+    assert "no checkpoint directory was given, so this run cannot be resumed" in capsys.readouterr().out
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handlers are restored
+    with pytest.raises(ValueError, match="every config needs the same axes"):
+        sweep.run(T.device_task(), T.adamw, T.STEPS, [configs[0], {"peak_value": 1e-2}], progress=False)

@@ -53,8 +53,8 @@ class Task:
       batches: instead of ``data``: ``batches(seed) -> iterator`` of host batches, one stream per seed. Resuming
         skips the batches already used, so a stream must be the same every time it is created.
       eval: ``eval(params) -> {name: scalar}``, jittable, run every ``eval_every`` steps.
-      eval_batches: instead of ``eval``: a batch or a list of batches (same shapes); their mean loss (and extra
-        metrics) is the evaluation.
+      eval_batches: instead of ``eval``: one batch, or a Python list of batches of the same shapes; their mean loss
+        (and extra metrics) is the evaluation.
       name: shown in reports.
       baseline_loss: the loss of a model that learned nothing useful (e.g. the unigram loss of a language model):
         drawn on the loss figures, and a run that ends at or above it is reported as collapsed.
@@ -294,7 +294,7 @@ def _sharded(plan: _Plan, local: Callable, n_args: int, replicated: Sequence[int
     return jax.shard_map(local, mesh=plan.mesh, in_specs=specs, out_specs=P(AXIS))
 
 
-def _build_init(plan: _Plan, optimizer: Callable) -> Callable:
+def _build_init(plan: _Plan, optimizer: Callable) -> Any:
     """(params per group, hp per group) -> optimizer states per group."""
 
     def group_init(g: int):
@@ -310,7 +310,7 @@ def _build_init(plan: _Plan, optimizer: Callable) -> Callable:
     return jax.jit(lambda params, hps: tuple(f(p, h) for f, p, h in zip(inits, params, hps, strict=True)))
 
 
-def _build_call(plan: _Plan, task: Task, optimizer: Callable) -> Callable:
+def _build_call(plan: _Plan, task: Task, optimizer: Callable) -> Any:
     """(states, hps, data, start) -> (states, metrics): ``steps_per_call`` training steps of every config."""
     k_steps = plan.steps_per_call
     loss_fn = _loss_with_aux(task.loss)
@@ -361,10 +361,12 @@ def _build_call(plan: _Plan, task: Task, optimizer: Callable) -> Callable:
 
     calls = [group_call(g) for g in range(len(plan.grid.groups))]
 
+    make_batch = task.data
+
     def call(states, hps, data, start):
-        if task.data is not None:  # data = the unique seeds' data keys; batches are made here, on the device
+        if make_batch is not None:  # data = the unique seeds' data keys; batches are made here, on the device
             steps = start + jnp.arange(k_steps)
-            batches = jax.vmap(lambda s: jax.vmap(lambda key: task.data(s, key))(data))(steps)
+            batches = jax.vmap(lambda s: jax.vmap(lambda key: make_batch(s, key))(data))(steps)
         else:
             batches = data
         out = [f(st, hp, batches, start) for f, st, hp in zip(calls, states, hps, strict=True)]
@@ -373,7 +375,7 @@ def _build_call(plan: _Plan, task: Task, optimizer: Callable) -> Callable:
     return jax.jit(call, donate_argnums=0)
 
 
-def _build_eval(plan: _Plan, task: Task) -> Callable | None:
+def _build_eval(plan: _Plan, task: Task) -> Any:
     """params per group -> {metric: value} per group."""
     if task.eval is None and task.eval_batches is None:
         return None
@@ -381,7 +383,8 @@ def _build_eval(plan: _Plan, task: Task) -> Callable | None:
         evaluate = lambda params: {k: jnp.asarray(v, jnp.float32) for k, v in task.eval(params).items()}  # noqa: E731
     else:
         loss_fn = _loss_with_aux(task.loss)
-        batches = task.eval_batches if isinstance(task.eval_batches, list | tuple) else [task.eval_batches]
+        # a list is a list of batches; anything else (an array, a tuple (x, y), a dict) is one batch
+        batches = task.eval_batches if isinstance(task.eval_batches, list) else [task.eval_batches]
         stacked = jax.tree.map(lambda *b: np.stack([np.asarray(x) for x in b]), *batches)
 
         def evaluate(params):
@@ -438,8 +441,8 @@ def _to_host(tree):
 class _HostBatches:
     """``steps_per_call`` batches of every unique seed, stacked ``[k, seed, ...]``, from the task's host streams."""
 
-    def __init__(self, task: Task, seeds: np.ndarray, skip: int):
-        self.streams: list[Iterator] = [iter(task.batches(int(s))) for s in seeds]
+    def __init__(self, batches: Callable[[int], Iterable], seeds: np.ndarray, skip: int):
+        self.streams: list[Iterator] = [iter(batches(int(s))) for s in seeds]
         self.last: list[Any] = [None] * len(seeds)
         for _ in range(skip):
             self._next()
@@ -591,6 +594,7 @@ class _Runner:
         self.eval_done: list[int] = []
         self.diverged_at = np.full(n, -1, np.int64)
         self.step = 0
+        self.best_loss = float("inf")
 
     # -- state -----------------------------------------------------------------------------------------------
 
@@ -666,10 +670,12 @@ class _Runner:
             states, host = restored
             self._load_host(host)
         replicated = NamedSharding(plan.mesh, P())
-        host_batches = (_HostBatches(task, plan.unique_seeds, skip=self.step) if task.batches is not None
-                        else None)
-        data_arg = (jax.device_put(_data_keys(plan), replicated) if task.data is not None
-                    else jax.device_put(host_batches.take(plan.steps_per_call, plan.steps - self.step), replicated))
+        host_batches = None
+        if task.batches is not None:
+            host_batches = _HostBatches(task.batches, plan.unique_seeds, skip=self.step)
+            data_arg = jax.device_put(host_batches.take(plan.steps_per_call, plan.steps - self.step), replicated)
+        else:
+            data_arg = jax.device_put(_data_keys(plan), replicated)
         t0 = time.perf_counter()
         call_exec = _build_call(plan, task, self.optimizer).lower(states, self.hps, data_arg,
                                                                   jnp.int32(self.step)).compile()
@@ -775,11 +781,13 @@ def _progress_bar(total: int, initial: int, enabled: bool, desc: str):
 
 
 def _update_bar(bar, runner: _Runner, call: Mapping[str, np.ndarray]) -> None:
+    """steps/s (tqdm's own), configs alive, the best training loss so far, config-steps per second."""
     n = len(runner.plan.grid)
-    loss = runner.curves.get("loss")
-    best = np.nanmin(loss[:, max(0, runner.step - runner.plan.steps_per_call): runner.step]) if (
-        loss is not None and np.isfinite(loss[:, : runner.step]).any()) else float("nan")
+    loss = call.get("loss")
+    if loss is not None and np.isfinite(loss).any():
+        runner.best_loss = min(runner.best_loss, float(np.nanmin(loss)))
     alive = int((runner.diverged_at < 0).sum())
     rate = n * runner.step / max(runner.timing["train_s"], 1e-9)
-    bar.set_postfix(alive=f"{alive}/{n}", best_loss=f"{best:.3f}", cfg_steps_s=f"{rate:.0f}", refresh=False)
+    bar.set_postfix(alive=f"{alive}/{n}", best_loss=f"{runner.best_loss:.3f}", cfg_steps_s=f"{rate:.0f}",
+                    refresh=False)
     bar.update(runner.step - bar.n)

@@ -31,7 +31,7 @@ def choose_axes(result: SweepResult, x: str | None = None, y: str | None = None)
         if name is not None and name not in result.setting_axes:
             raise ValueError(f"axis {name!r} is not a setting axis of this sweep ({result.setting_axes})")
     if x is None:
-        x = result.lr_axis() or (varying[0] if varying else (result.setting_axes or [None])[0])
+        x = result.lr_axis() or next(iter(varying or result.setting_axes), None)
     if y is None:
         y = next((a for a in varying if a != x), None)
     return x, y
@@ -55,7 +55,7 @@ def _title(result: SweepResult, fixed: dict[str, Any]) -> str:
 
 def _axes_grid(n: int, width: float, height: float):
     plt = pyplot()
-    cols = min(n, 3)
+    cols = 2 if n == 4 else min(n, 3)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), dpi=DPI, squeeze=False)
     for ax in axes.flat[n:]:
@@ -82,6 +82,7 @@ def plot_heatmap(result: SweepResult, path: str, x: str | None = None, y: str | 
     """Final loss, mean over seeds, over ``x`` (columns) and ``y`` (rows); ``div``: a seed diverged."""
     x, y = choose_axes(result, x, y)
     final = result.final_loss
+    reasons = result.divergence()
     xs = result.axes[x] if x else [None]
     ys = result.axes[y] if y else [None]
     panels = _panels(result, [x, y])
@@ -90,17 +91,22 @@ def plot_heatmap(result: SweepResult, path: str, x: str | None = None, y: str | 
     what = "eval loss" if "loss" in result.eval else "train loss"
     for ax, fixed in zip(axes, panels, strict=True):
         values: dict[tuple[int, int], list[float]] = {}
+        collapsed: set[tuple[int, int]] = set()
         for i in _members(result, fixed):
             g = result.given[i]
-            values.setdefault((ys.index(g[y]) if y else 0, xs.index(g[x]) if x else 0), []).append(final[i])
+            cell = (ys.index(g[y]) if y else 0, xs.index(g[x]) if x else 0)
+            values.setdefault(cell, []).append(final[i])
+            if reasons[i] and np.isfinite(final[i]):
+                collapsed.add(cell)
         cells = np.full((len(ys), len(xs)), np.nan)
         for (r, c), v in values.items():
-            cells[r, c] = np.mean(v)  # NaN when a seed diverged
+            cells[r, c] = np.mean(v)  # NaN when a seed became non-finite
         im = ax.imshow(cells, cmap="viridis_r", aspect="auto")
         with _quiet_nan():
             middle = np.nanmean(cells)
         for (r, c), v in np.ndenumerate(cells):
-            ax.text(c, r, "div" if not np.isfinite(v) else f"{v:.2f}", ha="center", va="center", fontsize=8,
+            text = "div" if not np.isfinite(v) else f"{v:.2f}" + ("*" if (r, c) in collapsed else "")
+            ax.text(c, r, text, ha="center", va="center", fontsize=8,
                     color="w" if np.isfinite(v) and v > middle else "k")
         ax.set_xticks(range(len(xs)), [result.label(x, v) for v in xs] if x else [""])
         ax.set_yticks(range(len(ys)), [result.label(y, v) for v in ys] if y else [""])
@@ -109,7 +115,7 @@ def plot_heatmap(result: SweepResult, path: str, x: str | None = None, y: str | 
         ax.title.set_fontsize(9)
         bar = fig.colorbar(im, ax=ax, fraction=0.05)
         bar.set_label(f"final {what}, mean of {seeds} seed(s)", fontsize=8)
-    fig.text(0.5, 0.005, "div: at least one seed diverged (non-finite or collapsed to the baseline loss)",
+    fig.text(0.5, 0.005, "div: a seed's run became non-finite;  *: a seed ended at the baseline loss (collapsed)",
              ha="center", fontsize=7, color="gray")
     return save(fig, path)
 
@@ -152,7 +158,9 @@ def _line_figure(result, path, x, metric, ylabel, smooth, log=False, first_seed=
             ax.plot(np.arange(len(curve)) + (curves.shape[1] - len(curve)), curve, color=colors[v], lw=1.2,
                     label=result.label(x, v) if x else "")
         if metric == "loss" and base is not None:
-            ax.axhline(base, color="gray", ls="--", lw=0.8, label="baseline loss")
+            what = result.task.get("baseline_label")
+            label = f"baseline loss ({what})" if what else "baseline loss"
+            ax.axhline(base, color="gray", ls="--", lw=0.8, label=label)
         if log and warmup_axis is not None:
             member = _members(result, fixed)
             w = result.configs[member[0]][warmup_axis] if member else 0

@@ -246,7 +246,7 @@ class SweepResult:
         it: mean final loss no more than that spread above the best. None when every setting diverged."""
         final = self.final_loss
         reasons = self.divergence()
-        candidates = []
+        candidates: list[dict[str, Any]] = []
         for setting, members in self._by_setting().items():
             values = final[members]
             if any(reasons[i] for i in members) or not np.all(np.isfinite(values)):

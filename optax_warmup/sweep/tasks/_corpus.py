@@ -30,7 +30,8 @@ def load_stdlib_corpus(holdout_every: int = 10, max_files: int | None = None) ->
     files = sorted(pathlib.Path(os.__file__).parent.glob("*.py"))
     if max_files is not None:
         files = files[:max_files]
-    train, valid = [], []
+    train: list[bytes] = []
+    valid: list[bytes] = []
     for i, path in enumerate(files):
         (valid if i % holdout_every == holdout_every - 1 else train).append(path.read_bytes())
     if not valid:

@@ -63,4 +63,5 @@ def bytelm(d_model: int = 64, n_layers: int = 2, n_heads: int = 4, context: int 
                           batch_size=batch_size, valid_windows=valid_windows, base_seed=base_seed,
                           train_bytes=int(corpus.train.size), valid_bytes=int(corpus.valid.size),
                           train_files=corpus.n_train_files, valid_files=corpus.n_valid_files,
-                          unigram_cross_entropy=corpus.unigram_cross_entropy(), log_vocab=math.log(256)))
+                          unigram_cross_entropy=corpus.unigram_cross_entropy(), log_vocab=math.log(256),
+                          baseline_label="unigram cross-entropy"))
