@@ -5,9 +5,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo lint typecheck bench thorough golden clean
+.PHONY: test demo lint typecheck bench thorough golden dist-check test-min clean evidence evidence-methods \
+	evidence-adaptive evidence-transfer
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml optax_warmup/_version.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)
 	$(VENV)/bin/ruff check optax_warmup tests benchmarks tools
 
-# mypy over the whole package (its settings are in pyproject.toml).
+# mypy over the package (its settings are in pyproject.toml; the sweep package is excluded for now).
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
@@ -30,9 +31,38 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks
 
+# The experiments of docs/evidence.md, one command each (about ten minutes each on two idle CPU cores); outputs in
+# runs/evidence/NAME, figures copied to docs/img/evidence. SIZE=quick for a few minutes each.
+SIZE ?= full
+evidence-methods evidence-adaptive evidence-transfer: evidence-%: $(STAMP)
+	$(PY) -m optax_warmup evidence $* --size $(SIZE) --figures docs/img/evidence
+
+evidence: evidence-methods evidence-adaptive evidence-transfer
+
 # Thousands of hypothesis examples per property instead of the CI profile's hundreds.
 thorough: $(STAMP)
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q -n 2 tests/test_properties.py
+
+# The package as users get it: build the sdist and the wheel, twine check, install the wheel into a fresh venv
+# (core dependencies only, then each extra) and run the CLI there (tools/check_dist.py; about 45 s with pip's cache).
+dist-check: $(STAMP)
+	$(PY) tools/check_dist.py
+
+# The test suite on the lowest versions pyproject.toml allows (.ci/min-constraints.txt), on the oldest Python we
+# support, 3.11 (numpy 2.0.0 has no wheels for 3.13): MIN_PYTHON=python3.11 if python3 is another version.
+MIN_VENV   := .venv-min
+MIN_PYTHON ?= $(PYTHON)
+$(MIN_VENV)/.installed: pyproject.toml optax_warmup/_version.py .ci/min-constraints.txt
+	$(MIN_PYTHON) -c 'import sys; v = sys.version_info[:2]; assert v == (3, 11), f"test-min runs on Python 3.11, $(MIN_PYTHON) is {v}: make test-min MIN_PYTHON=python3.11"'
+	rm -rf $(MIN_VENV)
+	$(MIN_PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/python -m pip install -q --upgrade pip
+	$(MIN_VENV)/bin/python -m pip install -q -c .ci/min-constraints.txt -e '.[dev]'
+	touch $@
+
+test-min: $(MIN_VENV)/.installed
+	$(MIN_VENV)/bin/python -m pip list 2>/dev/null | grep -E -i '^(jax|jaxlib|optax|numpy|flax|matplotlib|tqdm|orbax-checkpoint|scikit-learn) '
+	$(MIN_VENV)/bin/python -m pytest -q -n 2
 
 # Regenerate the peers' golden tables in a throwaway environment (needs the registries; about 4 minutes).
 golden:
@@ -41,4 +71,4 @@ golden:
 	KERAS_BACKEND=jax /tmp/optax_warmup_peers/bin/python tools/make_golden.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(MIN_VENV) build dist *.egg-info .pytest_cache

@@ -57,11 +57,10 @@ from optax_warmup._transforms import (
 )
 from optax_warmup._untuned import radam_warmup, untuned_warmup, untuned_warmup_steps
 from optax_warmup._update_limit import ClipByParamNormRatioState, clip_by_param_norm_ratio
+from optax_warmup._version import __version__ as __version__  # the one place: _version.py
 from optax_warmup._warmup import warmup_factor, warmup_overlay, warmup_schedule, with_warmup
 from optax_warmup._wsd_cycles import warmup_stable_decay_cycles_schedule
 from optax_warmup.config import ConfiguredSchedule, from_config, to_config
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ConfiguredSchedule",

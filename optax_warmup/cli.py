@@ -1,6 +1,7 @@
 """The `optax-warmup` command (also `python -m optax_warmup`).
 
     optax-warmup sweep [--task T] [--axis NAME=V,...] [--quick] [--out DIR]  train a grid of models at once
+    optax-warmup evidence methods|adaptive|transfer [--size S]              one experiment of docs/evidence.md
     optax-warmup plot SPEC [SPEC ...] [--steps N] [--out PNG]               draw schedules to a PNG
 """
 
@@ -15,6 +16,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from optax_warmup._extras import MissingExtra, require
+from optax_warmup._version import __version__
+
+# What each command needs beyond the core dependencies: (the extra that installs it, modules), checked before the
+# command starts. The digits task's scikit-learn (the `digits` extra) is checked where the task loads.
+EXTRAS = {"plot": ("plot", ("matplotlib",)), "sweep": ("sweep", ("flax", "matplotlib", "tqdm"))}
 
 # ---------------------------------------------------------------------------------------------------- plot
 
@@ -263,17 +271,27 @@ def _plot(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optax-warmup", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     from optax_warmup.sweep.command import add_parser as add_sweep_parser
+    from optax_warmup.sweep.evidence.command import add_parser as add_evidence_parser
 
     add_sweep_parser(sub)
+    add_evidence_parser(sub)
     _add_plot_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        extra, modules = EXTRAS.get(args.command, ("", ()))
+        for module in modules:
+            require(module, extra)
+        return args.func(args)
+    except MissingExtra as e:  # an optional dependency is not installed: one line naming the extra, no traceback
+        print(f"optax-warmup {args.command}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from optax_warmup._extras import require
+
 
 def pyplot():
-    """matplotlib.pyplot on the Agg backend (no display needed)."""
-    import matplotlib
-
+    """matplotlib.pyplot on the Agg backend (no display needed); without matplotlib, a MissingExtra naming the
+    ``plot`` extra."""
+    matplotlib = require("matplotlib", "plot", "drawing figures")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

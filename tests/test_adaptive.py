@@ -85,7 +85,8 @@ def test_a_gradient_spike_backs_off_then_recovers_to_full_factor():
     # The spiking update is damped by the backed-off factor; the update is factor * gradient (no inner optimizer).
     np.testing.assert_allclose(updates[spike_at], 0.5 * np.asarray(grads[spike_at]), rtol=1e-6)
     # The spike entered the statistics clipped to the threshold: the log-norm mean stays near log(1) = 0.
-    assert abs(float(state.norm_mean)) < 0.05 and int(state.norm_count) == 60
+    # The first min_observations (10) updates are the statistics' warm-up: not observed.
+    assert abs(float(state.norm_mean)) < 0.05 and int(state.norm_count) == 60 - 10
 
 
 def test_no_spike_is_judged_before_min_observations():
@@ -165,7 +166,7 @@ def test_a_loss_spike_backs_off_even_when_gradients_are_calm():
     state, (_, factors, progress, spikes) = simulate(tx, as_grads(calm_norms(40)), losses)
     assert int(spikes[29]) == 0 and int(spikes[30]) == 1
     assert float(progress[30]) == 15.0 and float(factors[30]) == pytest.approx(15 / 50)
-    assert int(state.loss_count) == 40 and abs(float(state.loss_mean) - 2.0) < 0.05
+    assert int(state.loss_count) == 40 - 10 and abs(float(state.loss_mean) - 2.0) < 0.05  # 10: the warm-up
 
 
 def test_skip_spikes_drops_the_spiking_update_and_keeps_the_inner_state():
@@ -285,3 +286,34 @@ def test_state_can_be_donated_to_a_jitted_step():
         return state
 
     step(state, params)
+
+
+def test_the_statistics_leave_out_the_first_min_observations_updates():
+    """The statistics' warm-up: the large, varying norms of the first updates never enter the statistics, so a 10x
+    spike soon after is flagged; the statistics are the exact mean and variance of what came after."""
+    m = 5
+    norms = calm_norms(40)
+    norms[:m] = [100.0, 0.5, 30.0, 2.0, 60.0]  # the early transient
+    norms[25] = 10.0
+    state, (_, _, _, spikes) = simulate(ow.adaptive_warmup(None, 10, min_observations=m), as_grads(norms))
+    assert int(spikes[24]) == 0 and int(spikes[25]) == 1 and int(spikes[-1]) == 1
+    # Statistics over updates m..39 (fewer than 1 / (1 - decay) = 100 values: exact), the spike clipped to its
+    # threshold: everything else by a float64 reference.
+    x = np.log(norms[m:].astype(np.float64))
+    calm = np.delete(x, 25 - m)
+    before = x[: 25 - m]
+    threshold = before.mean() + max(3.5 * before.std(), np.log(2.0))
+    x_clipped = np.concatenate([before, [threshold], x[25 - m + 1:]])
+    assert int(state.norm_count) == 40 - m
+    np.testing.assert_allclose(float(state.norm_mean), x_clipped.mean(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(float(state.norm_var), x_clipped.var(), rtol=1e-4, atol=1e-7)
+    assert abs(float(state.norm_mean) - calm.mean()) < 0.05
+
+
+def test_with_the_defaults_spikes_are_judged_from_update_ten():
+    """Defaults: 5 updates left out, then 5 values before the first judgement (update 2 * 5 = 10)."""
+    for spike_at, flagged in ((9, 0), (10, 1)):
+        norms = calm_norms(12)
+        norms[spike_at] = 50.0
+        _, (_, _, _, spikes) = simulate(ow.adaptive_warmup(None, 10), as_grads(norms))
+        assert int(spikes[-1]) == flagged, spike_at

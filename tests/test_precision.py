@@ -151,7 +151,10 @@ def test_bf16_warmup_keeps_its_resolution_with_scale_by_schedule_f32():
     assert rel.max() > 1e-3
 
     assert len(np.unique(ours)) == WARMUP_STEPS + 1
-    np.testing.assert_array_equal(ours, exact)
+    # Exact to float32: the float64 closed form P t / W to float32 rounding (bf16 is 0.4% off). Not compared bit for
+    # bit with `exact`: before jax 0.10, XLA rounds the vectorised evaluation differently (up to 2 ulps).
+    t = np.arange(WARMUP_STEPS + 1)
+    np.testing.assert_allclose(ours, 1e-3 * t / WARMUP_STEPS, rtol=2e-7, atol=0)
 
 
 def test_scale_by_schedule_f32_matches_optax_in_float32():

@@ -12,16 +12,14 @@ from typing import Any
 import jax
 import numpy as np
 
+from optax_warmup._extras import require
+
 
 class Saver:
     """Saves and restores one sweep's checkpoints in ``directory`` (the newest one is kept)."""
 
     def __init__(self, directory: str, fingerprint: Mapping[str, Any]):
-        try:
-            import orbax.checkpoint as ocp
-        except ImportError:
-            raise ImportError("checkpoints need orbax: pip install 'optax_warmup[sweep]'") from None
-        self.ocp = ocp
+        self.ocp = require("orbax.checkpoint", "sweep", "checkpoint_dir")
         self.directory = os.path.abspath(directory)
         self.fingerprint = json.loads(json.dumps(fingerprint))  # as it reads back from JSON
         self.manager = self.ocp.CheckpointManager(

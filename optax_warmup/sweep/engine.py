@@ -113,6 +113,7 @@ class _Plan:
     grid: grid_lib.Grid
     unique_seeds: np.ndarray
     padded: list[np.ndarray]  # per group: grid indices of its (padded) configs
+    record: tuple[str, ...] | Callable[[Any], Mapping[str, Any]] = ()  # optimizer-state values to record
 
     @property
     def devices(self) -> int:
@@ -122,7 +123,60 @@ class _Plan:
         """What must match for a checkpoint to be resumed."""
         return dict(task=task.name, steps=self.steps, steps_per_call=self.steps_per_call, devices=self.devices,
                     strategy=self.strategy, chunk_size=self.chunk_size, eval_steps=self.eval_steps,
+                    record=_record_name(self.record),
                     configs=[{k: _jsonable_value(v) for k, v in c.items()} for c in self.grid.configs])
+
+
+def _record_name(record) -> list[str] | str:
+    return list(record) if isinstance(record, tuple) else getattr(record, "__qualname__", repr(record))
+
+
+def _check_record(record) -> tuple[str, ...] | Callable:
+    """``record=``: a function ``opt_state -> {name: scalar}``, or names of fields of the optimizer state."""
+    if callable(record):
+        return record
+    if isinstance(record, str):
+        record = [record]
+    try:
+        names = tuple(record)
+    except TypeError:
+        raise ValueError(f"record must be names of optimizer-state fields or a function opt_state -> "
+                         f"{{name: scalar}}, got {record!r}") from None
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"record: names must be non-empty strings, got {name!r}")
+        if name in _RESERVED or name.startswith("lr/"):
+            raise ValueError(f"record: {name!r} is already a curve of every sweep; record another field")
+    return names
+
+
+_RESERVED = ("loss", "grad_norm", "lr", "alive")
+
+
+def _state_values(record, opt_state) -> dict[str, jax.Array]:
+    """The values ``record`` asks for in one config's optimizer state, as float32 scalars.
+
+    A name is looked up as a field (or dict key) anywhere in the state (``optax.tree.get``); a state without it
+    records nothing for it (its curve reads NaN for those configs), one with several raises.
+    """
+    if callable(record):
+        values = dict(record(opt_state))
+    else:
+        values = {}
+        for name in record:
+            found = optax.tree.get_all_with_path(opt_state, name)
+            if len(found) > 1:
+                raise ValueError(f"record: the optimizer state has {len(found)} fields named {name!r}; pass a "
+                                 "function opt_state -> {name: value} that picks one")
+            if found:
+                values[name] = found[0][1]
+    out = {}
+    for name, value in values.items():
+        leaves = jax.tree.leaves(value)
+        if len(leaves) != 1 or jnp.shape(leaves[0]) != ():
+            raise ValueError(f"record: {name!r} must be a number of the state, got {jax.tree.map(jnp.shape, value)}")
+        out[name] = jnp.asarray(leaves[0]).astype(jnp.float32)
+    return out
 
 
 def _jsonable_value(v: Any) -> Any:
@@ -153,7 +207,7 @@ def _default_steps_per_call(eval_every: int) -> int:
 
 
 def _plan(task: Task, grid: grid_lib.Grid, steps: int, *, eval_every, steps_per_call, checkpoint_every, strategy,
-          chunk_size, devices) -> _Plan:
+          chunk_size, devices, record=()) -> _Plan:
     eval_every = _positive_int("eval_every", eval_every) or max(1, steps // 10)
     k = _positive_int("steps_per_call", steps_per_call) or _default_steps_per_call(eval_every)
     if eval_every % k:
@@ -174,7 +228,7 @@ def _plan(task: Task, grid: grid_lib.Grid, steps: int, *, eval_every, steps_per_
     eval_steps = sorted({0, *range(eval_every, steps, eval_every), steps})
     return _Plan(steps=steps, steps_per_call=k, eval_steps=eval_steps, checkpoint_every=checkpoint_every,
                  strategy=resolve_strategy(strategy), chunk_size=chunk_size, mesh=mesh, grid=grid,
-                 unique_seeds=np.unique(grid.seeds), padded=padded)
+                 unique_seeds=np.unique(grid.seeds), padded=padded, record=_check_record(record))
 
 
 def check_directory(name: str, path: str | os.PathLike | None) -> str | None:
@@ -280,6 +334,10 @@ def _build_call(plan: _Plan, task: Task, optimizer: Callable) -> Any:
         shown = alive & active
         nan = jnp.float32(jnp.nan)
         metrics = {"loss": loss, "grad_norm": grad_norm, **(_lr.rates(new_opt) or {}), **aux}
+        for name, value in _state_values(plan.record, new_opt).items():
+            if name in metrics:
+                raise ValueError(f"record: {name!r} is already a curve of this sweep; record another field")
+            metrics[name] = value
         metrics = {name: jnp.where(shown, jnp.asarray(v, jnp.float32), nan) for name, v in metrics.items()}
         metrics["alive"] = new_carry["alive"]
         return new_carry, metrics
@@ -458,6 +516,7 @@ def run(
     durations: Iterable[str] = (),
     progress: bool = True,
     callback: Callable[[int, Mapping[str, np.ndarray]], Any] | None = None,
+    record: Iterable[str] | Callable[[Any], Mapping[str, Any]] = (),
 ) -> SweepResult:
     """Trains every config of ``grid`` for ``steps`` steps, all in one compiled program; returns a ``SweepResult``.
 
@@ -488,6 +547,9 @@ def run(
       progress: show a progress bar (tqdm).
       callback: ``callback(step, metrics)`` after every device call, ``metrics[name]`` of shape
         ``[configs, steps_per_call]`` (host NumPy).
+      record: values of the optimizer state to record as curves after every update, like ``lr``: names of its
+        fields (or dict keys), found anywhere in the state (``record=("num_spikes",)`` for ``adaptive_warmup``;
+        configs whose state has no such field read NaN), or a function ``opt_state -> {name: scalar}``.
 
     Returns:
       A ``SweepResult``. When interrupted, the partial result (``result.interrupted`` names the signal).
@@ -511,7 +573,8 @@ def run(
     g = grid_lib.build(grid, steps, static=static, durations=durations)
     grid_lib.check_factory(g, optimizer)
     plan = _plan(task, g, steps, eval_every=eval_every, steps_per_call=steps_per_call,
-                 checkpoint_every=checkpoint_every, strategy=strategy, chunk_size=chunk_size, devices=devices)
+                 checkpoint_every=checkpoint_every, strategy=strategy, chunk_size=chunk_size, devices=devices,
+                 record=record)
     saver = _checkpoint.Saver(checkpoint_dir, plan.fingerprint(task)) if checkpoint_dir else None
     return _Runner(task, optimizer, plan, saver, out_dir, progress, callback, wall0).run()
 

@@ -6,10 +6,12 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+from optax_warmup._extras import require
 from optax_warmup.sweep.engine import Task
 
 
 def _bytelm(**options: Any) -> Task:
+    require("flax.linen", "sweep", "the bytelm task")
     from optax_warmup.sweep.tasks.bytelm import bytelm
 
     return bytelm(**options)

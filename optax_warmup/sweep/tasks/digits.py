@@ -14,16 +14,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from optax_warmup._extras import require
 from optax_warmup.sweep.engine import Task
 
 
 def load(holdout: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x_train, y_train, x_valid, y_valid): pixels standardised with the training statistics."""
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise ImportError("the digits task needs scikit-learn: pip install 'optax_warmup[digits]'") from None
-    data = load_digits()
+    data = require("sklearn.datasets", "digits", "the digits task").load_digits()
     x, y = data.data.astype(np.float32), data.target.astype(np.int32)
     order = np.random.default_rng(seed).permutation(len(x))
     n_valid = int(round(holdout * len(x)))

@@ -1,0 +1,195 @@
+"""The evidence figures: loss curves with seed bands, heatmaps, the adaptive factor over the loss, detection.
+
+Small PNGs (100 dpi, a few inches wide) so that the documentation stays light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from optax_warmup.plotting import pyplot, save
+from optax_warmup.sweep.evidence._common import curve_band, members
+from optax_warmup.sweep.result import SweepResult, _quiet_nan
+
+DPI = 100
+
+
+def _band(ax, curves: np.ndarray, color, label: str, smooth: int = 1, x0: int = 0, ls="-") -> None:
+    mean, lo, hi = curve_band(curves, smooth)
+    x = np.arange(len(mean)) + x0 + (smooth - 1)
+    ax.plot(x, mean, color=color, lw=1.3, label=label, ls=ls)
+    if len(curves) > 1:
+        ax.fill_between(x, lo, hi, color=color, alpha=0.18, lw=0)
+
+
+def _colors(n: int) -> list:
+    cmap = pyplot().get_cmap("tab10" if n <= 10 else "tab20")
+    return [cmap(i) for i in range(n)]
+
+
+def loss_bands(panels: Sequence[tuple[str, SweepResult, Sequence[tuple[str, dict]]]], path: str,
+               metric: str = "loss", smooth: int = 10, ylabel: str = "train loss", baseline: bool = True,
+               eval_metric: bool = False, ylim: tuple[float, float] | None = None) -> str:
+    """One panel per ``(title, result, [(label, fixed values), ...])``: the metric's mean over seeds with a
+    min-max band, one line per label."""
+    plt = pyplot()
+    cols = min(len(panels), 2)
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows + 0.4), dpi=DPI, squeeze=False)
+    labels = list(dict.fromkeys(label for _, _, lines in panels for label, _ in lines))
+    color_of = dict(zip(labels, _colors(len(labels)), strict=True))  # one colour per label in every panel
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, (title, result, lines) in zip(axes.flat, panels, strict=False):
+        for label, fixed in lines:
+            color = color_of[label]
+            idx = members(result, **fixed)
+            if not idx:
+                continue
+            if eval_metric:
+                values = result.eval[metric][idx]
+                mean, lo, hi = curve_band(values)
+                ax.plot(result.eval_steps, mean, color=color, lw=1.3, label=label, marker=".", ms=3)
+                if len(idx) > 1:
+                    ax.fill_between(result.eval_steps, lo, hi, color=color, alpha=0.18, lw=0)
+            else:
+                _band(ax, result.curves[metric][idx], color, label, smooth)
+        base = result.task.get("baseline_loss")
+        if baseline and base is not None and metric == "loss":
+            ax.axhline(base, color="gray", ls="--", lw=0.8, label="baseline loss")
+        if ylim:
+            ax.set_ylim(*ylim)
+        ax.set(xlabel="step", ylabel=ylabel, title=title)
+        ax.title.set_fontsize(9)
+        ax.grid(alpha=0.3)
+    handles = {}
+    for ax in axes.flat:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, h)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(5, len(handles)), fontsize=7,
+               frameon=False)
+    bottom = 0.04 * (1 + -(-len(handles) // 5)) / rows
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def heatmap(cells: np.ndarray, rows: Sequence[str], cols: Sequence[str], path: str, title: str,
+            xlabel: str = "peak learning rate", colorbar: str = "final loss, mean of seeds") -> str:
+    """Values ``[rows, cols]`` as a labelled heatmap (NaN cells read "div")."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(1.6 + 0.75 * len(cols), 1.0 + 0.32 * len(rows)), dpi=DPI)
+    im = ax.imshow(cells, cmap="viridis_r", aspect="auto")
+    with _quiet_nan():
+        middle = np.nanmean(cells)
+    for (r, c), v in np.ndenumerate(cells):
+        ax.text(c, r, "div" if not np.isfinite(v) else f"{v:.2f}", ha="center", va="center", fontsize=7,
+                color="w" if np.isfinite(v) and v > middle else "k")
+    ax.set_xticks(range(len(cols)), cols, fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set(xlabel=xlabel, title=title)
+    ax.title.set_fontsize(9)
+    bar = fig.colorbar(im, ax=ax, fraction=0.04)
+    bar.set_label(colorbar, fontsize=7)
+    return save(fig, path)
+
+
+def adaptive_factor(result: SweepResult, picks: Mapping, too_short, path: str) -> str:
+    """Top: training loss at the high LR for no warmup, the too-short linear warmup, the best linear warmup and
+    the too-short adaptive warmup (mean of seeds, min-max band; back-offs marked). Bottom: the factor the adaptive
+    warmup applied at each step, one line per seed, and the fixed warmup of the same length."""
+    plt = pyplot()
+    high = picks["high_lr"]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 5.0), dpi=DPI, sharex=True,
+                                      gridspec_kw=dict(height_ratios=[3, 2]))
+    lines = [("no warmup", dict(warmup_method="none")),
+             (f"linear {too_short:g}", dict(warmup_method="linear", warmup_steps=too_short)),
+             (f"linear {picks['best_warmup']} (best)", dict(warmup_method="linear", warmup_steps=picks["best_warmup"])),
+             (f"adaptive {too_short:g}", dict(warmup_method="adaptive", warmup_steps=too_short))]
+    colors = _colors(len(lines))
+    for color, (label, fixed) in zip(colors, lines, strict=True):
+        idx = members(result, peak_value=high, spike_factor=1.0, **fixed)
+        _band(top, result.curves["loss"][idx], color, label, smooth=5)
+    adaptive = members(result, peak_value=high, warmup_method="adaptive", warmup_steps=too_short)
+    factor, spikes = (result.curves[k][adaptive] for k in ("factor", "num_spikes"))
+    labelled = False
+    for k in range(len(adaptive)):
+        for step in np.nonzero(np.diff(np.r_[0.0, np.nan_to_num(spikes[k])]) > 0)[0]:
+            top.axvline(step, color=colors[3], ls=":", lw=0.8, label=None if labelled else "back-off (any seed)")
+            labelled = True
+        bottom.plot(factor[k], color=colors[3], lw=1, alpha=0.8, label="adaptive factor, per seed" if k == 0 else None)
+    w = result.configs[adaptive[0]]["warmup_steps"]
+    t = np.arange(result.completed_steps)
+    bottom.plot(t, np.minimum(t / max(w, 1), 1.0), color=colors[1], ls="--", lw=1, label=f"linear {too_short:g}")
+    base = result.task.get("baseline_loss")
+    if base is not None:
+        top.axhline(base, color="gray", ls="--", lw=0.8)
+    with _quiet_nan():
+        lo = np.nanmin(curve_band(result.curves["loss"][adaptive], 5)[0])
+    top.set_ylim(max(0.0, lo - 0.3) if base is None else min(lo - 0.2, base - 0.5), (base or lo) + 1.5)
+    top.set(ylabel="train loss (5-step mean)",
+            title=f"{result.task.get('name')}: peak LR {high:g}, warmup {too_short:g} of the run")
+    top.title.set_fontsize(9)
+    bottom.set(xlabel="step", ylabel="warmup factor")
+    bottom.set_xlim(0, min(result.completed_steps, max(60, 6 * w)))
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper right")
+    return save(fig, path)
+
+
+def spike_runs(result: SweepResult, lr: float, step: int, path: str) -> str:
+    """Training loss around an injected gradient spike, mean of seeds with bands."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.4), dpi=DPI)
+    lines = [("linear 0.1, no spike", dict(warmup_method="linear", spike_factor=1.0)),
+             ("linear 0.1, spike", dict(warmup_method="linear", spike_factor=1000.0)),
+             ("adaptive 0.1, spike", dict(warmup_method="adaptive", skip_spikes=False, spike_factor=1000.0)),
+             ("adaptive 0.1 + skip_spikes, spike", dict(warmup_method="adaptive", skip_spikes=True,
+                                                        spike_factor=1000.0))]
+    for color, (label, fixed) in zip(_colors(len(lines)), lines, strict=True):
+        idx = members(result, peak_value=lr, warmup_steps=0.1, **fixed)
+        _band(ax, result.curves["loss"][idx], color, label, smooth=5)
+    ax.axvline(step, color="k", ls=":", lw=1, label=f"1000x gradient at step {step}")
+    ax.set_xlim(max(0, step - 40), result.completed_steps)
+    with _quiet_nan():
+        window = result.curves["loss"][:, max(0, step - 40):]
+        ax.set_ylim(np.nanpercentile(window, 1) - 0.05, np.nanpercentile(window, 99.5) + 0.1)
+    ax.set(xlabel="step", ylabel="train loss (5-step mean)", title=f"{result.task.get('name')}: peak LR {lr:g}")
+    ax.title.set_fontsize(9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return save(fig, path)
+
+
+def detection(clean: Mapping[str, SweepResult], rules: Mapping[str, Mapping[str, np.ndarray]],
+              replay: Callable, factor: float, path: str) -> str:
+    """Per task: the smallest gradient spike the spike test flags at each step (median over the clean runs,
+    10-90% band), for each rule."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(clean), figsize=(4.3 * len(clean), 3.3), dpi=DPI, squeeze=False)
+    for ax, (task, result) in zip(axes[0], clean.items(), strict=True):
+        ok = [i for i in range(len(result)) if result.diverged_step[i] < 0]
+        for color, (label, fields) in zip(_colors(len(rules)), rules.items(), strict=True):
+            thr = replay(result.curves["grad_norm"][ok], result.curves["loss"][ok], fields)["threshold"][0]
+            thr = np.where(np.isfinite(thr), thr, np.nan)
+            with _quiet_nan():
+                med, lo, hi = (np.nanpercentile(thr, q, axis=0) for q in (50, 10, 90))
+            x = np.arange(len(med))
+            ax.plot(x, med, color=color, lw=1.3, label=f"{label}: median")
+            ax.fill_between(x, lo, hi, color=color, alpha=0.18, lw=0, label=f"{label}: 10-90%")
+        ax.axhline(factor, color="k", ls=":", lw=1, label=f"{factor:g}x")
+        ax.set_yscale("log")
+        ax.set(xlabel="step", ylabel="smallest spike flagged (x gradient)",
+               title=f"{task}: {len(ok)} clean runs")
+        ax.title.set_fontsize(9)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.savefig(path)
+    plt.close(fig)
+    return path
