@@ -640,7 +640,8 @@ for _shape in ow.WARMUP_SHAPES:
         Case(
             f"warmup_schedule[{_shape}]",
             build=lambda hp, sh=_shape: ow.warmup_schedule(
-                hp["init_value"], hp["peak_value"], hp["warmup_steps"], sh, hp["warmup_exponent"]
+                hp["init_value"], hp["peak_value"], hp["warmup_steps"], warmup_shape=sh,
+                warmup_exponent=hp["warmup_exponent"],
             ),
             hparams=_positive_if_geometric(_shape, WARMUP_HP),
             value_range=lambda hp: _rng(hp["init_value"], hp["peak_value"]),
@@ -653,7 +654,7 @@ for _shape in ow.WARMUP_SHAPES:
         Case(
             f"warmup_factor[{_shape}]",
             build=lambda hp, sh=_shape: ow.warmup_factor(
-                hp["warmup_steps"], sh, hp["init_value"], hp["warmup_exponent"]
+                hp["warmup_steps"], hp["init_value"], warmup_shape=sh, warmup_exponent=hp["warmup_exponent"]
             ),
             hparams=_positive_if_geometric(
                 _shape,
@@ -1135,7 +1136,7 @@ for _shape in ow.WARMUP_SHAPES:
                     else optax.cosine_decay_schedule(hp["peak_value"], 100),
                     hp["warmup_steps"],
                     hp["init_value"],
-                    sh,
+                    warmup_shape=sh,
                     warmup_exponent=hp["warmup_exponent"],
                 ),
                 hparams=_positive_if_geometric(_shape, _with_warmup_hp(_ours)),
@@ -1158,7 +1159,7 @@ for _shape in ow.WARMUP_SHAPES:
                 ow.linear_schedule(hp["peak_value"], 0.0, hp["decay_steps"]),
                 hp["warmup_steps"],
                 hp["init_value"],
-                sh,
+                warmup_shape=sh,
                 warmup_exponent=hp["warmup_exponent"],
             ),
             hparams=_positive_if_geometric(
@@ -1197,7 +1198,7 @@ for _shape in ("linear", "exponential"):
     add(
         Case(
             f"untuned_warmup[{_shape}]",
-            build=lambda hp, sh=_shape: ow.untuned_warmup(hp["b2"], sh),
+            build=lambda hp, sh=_shape: ow.untuned_warmup(hp["b2"], warmup_shape=sh),
             hparams=_fixed(b2=B2),
             value_range=lambda hp: (0.0, 1.0),
             warmup=lambda hp: (min(3 * _untuned_length(hp["b2"]), 2**22), 0.0, 1.0),
