@@ -76,7 +76,7 @@ def _check_sweep_engine(engine: dict) -> None:
     # one jit per config compiles at least once per config; the engine compiles one training program
     assert engine["one_jit_per_config"]["compiles"] >= 8
     assert engine["engine"]["compiles"] < engine["one_jit_per_config"]["compiles"]
-    assert engine["max_rel_last_loss_diff"] < 1e-3  # the same models, trained three ways
+    assert engine["max_rel_loss_diff_first_20_steps"] < 1e-4  # the same models, trained two ways
 
 
 def test_quick_benchmarks_write_every_section_with_sane_numbers(tmp_path):

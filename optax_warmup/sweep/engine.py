@@ -15,6 +15,7 @@ read NaN from then on) and flagged with that step; the other configs never see i
 
 from __future__ import annotations
 
+import concurrent.futures
 import inspect
 import math
 import os
@@ -294,8 +295,12 @@ def _sharded(plan: _Plan, local: Callable, n_args: int, replicated: Sequence[int
     return jax.shard_map(local, mesh=plan.mesh, in_specs=specs, out_specs=P(AXIS))
 
 
-def _build_init(plan: _Plan, optimizer: Callable) -> Any:
-    """(params per group, hp per group) -> optimizer states per group."""
+def _build_init(plan: _Plan, task: Task, optimizer: Callable) -> Any:
+    """(unique seeds or their host params, seed index per group, hp per group) -> the initial state per group.
+
+    One program: the parameters of every unique seed (unless the task made them on the host), each config's copy of
+    its seed's parameters, its optimizer state, the alive masks.
+    """
 
     def group_init(g: int):
         def one(params, hp):
@@ -303,11 +308,25 @@ def _build_init(plan: _Plan, optimizer: Callable) -> Any:
                 tx = optimizer(_hyperparams(plan, g, hp))
             return tx.init(params)
 
-        n_local = len(plan.padded[g]) // plan.devices
-        return _sharded(plan, _per_device(plan, one, n_local), 2)
+        return _sharded(plan, jax.vmap(one), 2)
 
     inits = [group_init(g) for g in range(len(plan.grid.groups))]
-    return jax.jit(lambda params, hps: tuple(f(p, h) for f, p, h in zip(inits, params, hps, strict=True)))
+
+    def init_all(source, seed_index, hps):
+        if task.host_init:
+            unique = source
+        else:
+            keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 0))(source)
+            unique = jax.vmap(task.init)(keys)
+        states = []
+        for f, idx, hp in zip(inits, seed_index, hps, strict=True):
+            params = jax.tree.map(lambda a, idx=idx: jnp.take(jnp.asarray(a), idx, axis=0), unique)
+            n = idx.shape[0]
+            states.append(dict(params=params, opt=f(params, hp), alive=jnp.ones(n, bool),
+                               diverged_at=jnp.full(n, -1, jnp.int32)))
+        return tuple(states)
+
+    return jax.jit(init_all, out_shardings=NamedSharding(plan.mesh, P(AXIS)))
 
 
 def _build_call(plan: _Plan, task: Task, optimizer: Callable) -> Any:
@@ -364,9 +383,10 @@ def _build_call(plan: _Plan, task: Task, optimizer: Callable) -> Any:
     make_batch = task.data
 
     def call(states, hps, data, start):
-        if make_batch is not None:  # data = the unique seeds' data keys; batches are made here, on the device
+        if make_batch is not None:  # data = the unique seeds; their batches are made here, on the device
+            keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(data)
             steps = start + jnp.arange(k_steps)
-            batches = jax.vmap(lambda s: jax.vmap(lambda key: make_batch(s, key))(data))(steps)
+            batches = jax.vmap(lambda s: jax.vmap(lambda key: make_batch(s, key))(keys))(steps)
         else:
             batches = data
         out = [f(st, hp, batches, start) for f, st, hp in zip(calls, states, hps, strict=True)]
@@ -406,18 +426,13 @@ def _build_eval(plan: _Plan, task: Task) -> Any:
 # ------------------------------------------------------------------------------------------------- the state
 
 
-def _init_params(task: Task, plan: _Plan):
-    """Params of each unique seed, stacked on a leading axis."""
+def _init_source(task: Task, plan: _Plan):
+    """What the initialisation program starts from: the unique seeds (uint32), or for a host ``init(seed)`` the
+    parameters of each unique seed, stacked on a leading axis."""
     if task.host_init:
         trees = [task.init(int(s)) for s in plan.unique_seeds]
         return jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *trees)
-    keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 0))(jnp.asarray(plan.unique_seeds, jnp.uint32))
-    return jax.device_get(jax.jit(jax.vmap(task.init))(keys))
-
-
-def _data_keys(plan: _Plan):
-    seeds = jnp.asarray(plan.unique_seeds, jnp.uint32)
-    return jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(seeds)
+    return np.asarray(plan.unique_seeds, np.uint32)
 
 
 def _hp_arrays(plan: _Plan, g: int) -> dict[str, np.ndarray]:
@@ -596,26 +611,6 @@ class _Runner:
         self.step = 0
         self.best_loss = float("inf")
 
-    # -- state -----------------------------------------------------------------------------------------------
-
-    def _initial_state(self):
-        plan = self.plan
-        shard = NamedSharding(plan.mesh, P(AXIS))
-        t0 = time.perf_counter()
-        params = _init_params(self.task, plan)
-        seed_index = [_hp_arrays(plan, g)["_seed_index"] for g in range(len(plan.grid.groups))]
-        group_params = [jax.device_put(jax.tree.map(lambda a, i=i: np.asarray(a)[i], params), shard)
-                        for i in seed_index]
-        self.hps = tuple(jax.device_put(_hp_arrays(plan, g), shard) for g in range(len(plan.grid.groups)))
-        opt = _build_init(plan, self.optimizer)(tuple(group_params), self.hps)
-        states = []
-        for gp, go, idx in zip(group_params, opt, plan.padded, strict=True):
-            n = len(idx)
-            states.append(dict(params=gp, opt=go, alive=jax.device_put(np.ones(n, bool), shard),
-                               diverged_at=jax.device_put(np.full(n, -1, np.int32), shard)))
-        self.timing["init_s"] += time.perf_counter() - t0
-        return tuple(states)
-
     # -- recording -------------------------------------------------------------------------------------------
 
     def _record(self, metrics, start: int) -> dict[str, np.ndarray]:
@@ -664,8 +659,18 @@ class _Runner:
 
     def run(self) -> SweepResult:
         plan, task = self.plan, self.task
-        states = self._initial_state()
-        restored = self.saver.restore(states) if self.saver else None
+        shard = NamedSharding(plan.mesh, P(AXIS))
+        hps = [_hp_arrays(plan, g) for g in range(len(plan.grid.groups))]
+        seed_index = tuple(hp["_seed_index"] for hp in hps)
+        self.hps = tuple(jax.device_put(hp, shard) for hp in hps)
+        init_fn = _build_init(plan, task, self.optimizer)
+        source = _init_source(task, plan)
+        # The state's shapes, without computing it: the training program compiles from them while the initial
+        # state is computed (two compiles at once on two cores), or they guide a checkpoint's restore.
+        abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=shard),
+                                jax.eval_shape(init_fn, source, seed_index, self.hps))
+        restored = self.saver.restore(abstract) if self.saver else None
+        states = None
         if restored is not None:
             states, host = restored
             self._load_host(host)
@@ -675,17 +680,15 @@ class _Runner:
             host_batches = _HostBatches(task.batches, plan.unique_seeds, skip=self.step)
             data_arg = jax.device_put(host_batches.take(plan.steps_per_call, plan.steps - self.step), replicated)
         else:
-            data_arg = jax.device_put(_data_keys(plan), replicated)
-        t0 = time.perf_counter()
-        call_exec = _build_call(plan, task, self.optimizer).lower(states, self.hps, data_arg,
-                                                                  jnp.int32(self.step)).compile()
-        self.timing["compile_s"] = time.perf_counter() - t0
-        eval_fn = _build_eval(plan, task)
-        eval_exec = None
-        if eval_fn is not None:
-            t0 = time.perf_counter()
-            eval_exec = eval_fn.lower(tuple(s["params"] for s in states)).compile()
-            self.timing["eval_compile_s"] = time.perf_counter() - t0
+            data_arg = jax.device_put(np.asarray(plan.unique_seeds, np.uint32), replicated)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            compiled = pool.submit(self._compile, abstract, data_arg)
+            if states is None:
+                t0 = time.perf_counter()
+                states = init_fn(source, seed_index, self.hps)
+                jax.block_until_ready(states)
+                self.timing["init_s"] = time.perf_counter() - t0
+            call_exec, eval_exec = compiled.result()
         self._evaluate(eval_exec, states, self.step)
 
         bar = _progress_bar(plan.steps, self.step, self.progress and jax.process_index() == 0, task.name)
@@ -720,6 +723,20 @@ class _Runner:
         if interrupted:
             _say(result.interruption_message(self.out_dir, self.saver.directory if self.saver else None))
         return result
+
+    def _compile(self, abstract, data_arg):
+        """The training program and the evaluation program, compiled from the state's shapes."""
+        t0 = time.perf_counter()
+        call_exec = _build_call(self.plan, self.task, self.optimizer).lower(abstract, self.hps, data_arg,
+                                                                            jnp.int32(self.step)).compile()
+        self.timing["compile_s"] = time.perf_counter() - t0
+        eval_fn = _build_eval(self.plan, self.task)
+        eval_exec = None
+        if eval_fn is not None:
+            t0 = time.perf_counter()
+            eval_exec = eval_fn.lower(tuple(s["params"] for s in abstract)).compile()
+            self.timing["eval_compile_s"] = time.perf_counter() - t0
+        return call_exec, eval_exec
 
     def _save(self, states) -> None:
         t0 = time.perf_counter()

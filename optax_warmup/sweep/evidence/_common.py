@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from optax_warmup.sweep.result import SweepResult, _jsonable, _quiet_nan
 
@@ -41,7 +42,7 @@ def seed_stats(values: Iterable[float]) -> dict:
     return out
 
 
-def paired(a: Sequence[float], b: Sequence[float]) -> dict:
+def paired(a: ArrayLike, b: ArrayLike) -> dict:
     """``a - b`` seed by seed (same seed = same initialisation and batches), with ``seed_stats`` and how many seeds
     agree in sign with the mean."""
     d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
@@ -103,7 +104,7 @@ def machine() -> dict:
     except OSError:
         pass
     try:
-        cores = len(os.sched_getaffinity(0))
+        cores: int | None = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover
         cores = os.cpu_count()
     return dict(cpu=cpu, cores=cores, backend=jax.default_backend(), devices=jax.device_count(),

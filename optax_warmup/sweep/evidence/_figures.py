@@ -6,6 +6,7 @@ Small PNGs (100 dpi, a few inches wide) so that the documentation stays light.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def loss_bands(panels: Sequence[tuple[str, SweepResult, Sequence[tuple[str, dict
         ax.set(xlabel="step", ylabel=ylabel, title=title)
         ax.title.set_fontsize(9)
         ax.grid(alpha=0.3)
-    handles = {}
+    handles: dict[str, Any] = {}
     for ax in axes.flat:
         for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, h)

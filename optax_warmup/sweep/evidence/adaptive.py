@@ -19,6 +19,7 @@ Three parts, on the byte LM and on the digits task:
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 from collections.abc import Mapping
@@ -64,7 +65,7 @@ CALM_FLAGS = 0.1  # at most one false back-off per ten calm runs
 RECORD = ("factor", "progress", "num_spikes")
 # The grid of settings of the statistics replayed in part 2; "warm-up" = the first min_observations updates are
 # not observed (the library's rule since this experiment), "none" = they are (the rule before).
-CANDIDATES = dict(decay=[0.95, 0.98, 0.99], zscore=[3.0, 3.5, 4.0, 5.0], norm_ratio=[2.0, 3.0],
+CANDIDATES: dict[str, list] = dict(decay=[0.95, 0.98, 0.99], zscore=[3.0, 3.5, 4.0, 5.0], norm_ratio=[2.0, 3.0],
                   min_observations=[5, 10, 20], warmup=[True, False])
 BEFORE = dict(decay=0.99, zscore=4.0, norm_ratio=2.0, loss_ratio=1.2, min_observations=20, warmup=False)
 
@@ -234,9 +235,10 @@ def draw(outputs: C.Outputs, summary: Mapping, clean: Mapping[str, sweep.SweepRe
     picks, sizes = summary["picks"], summary["sizes"]
     for task_name in sizes:
         outputs.figure(f"adaptive_factor_{task_name}.png",
-                       lambda p, t=task_name: F.adaptive_factor(real[t], picks[t], TOO_SHORT, p))
+                       functools.partial(F.adaptive_factor, real[task_name], picks[task_name], TOO_SHORT))
         outputs.figure(f"adaptive_spike_{task_name}.png",
-                       lambda p, t=task_name: F.spike_runs(real[t], picks[t]["mid_lr"], sizes[t]["spike_step"], p))
+                       functools.partial(F.spike_runs, real[task_name], picks[task_name]["mid_lr"],
+                                         sizes[task_name]["spike_step"]))
     before, after = _replay_fields([summary["before"]]), _replay_fields([summary["library_defaults"]])
     outputs.figure("adaptive_detection.png", lambda p: F.detection(
         clean, {"before": before, "library defaults": after}, replay, SPIKE_FACTOR, p))

@@ -120,7 +120,7 @@ def summarize(result: sweep.SweepResult, size: dict) -> dict:
     for (label, b2), v in m.items():
         ref = best_fixed(m, b2)
         for other, name in (("none", "none"), (ref, f"best fixed ({ref})")):
-            if label == other or (other, b2) not in m:
+            if other is None or label == other or (other, b2) not in m:
                 continue
             o = m[(other, b2)]
             comparisons[f"{label} @ b2={b2:g} vs {name}"] = dict(

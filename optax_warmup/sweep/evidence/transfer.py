@@ -19,6 +19,7 @@ experiment, so the warmup is the only difference.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -174,13 +175,16 @@ def draw(outputs: C.Outputs, summary: Mapping, result: sweep.SweepResult) -> Non
                                  ("code_loss", "code", "code validation loss (forgetting)")):
         panels = [(f"peak LR {lr:g}: {label}", result, [(lab, dict(f, peak_value=lr)) for lab, f in lines])
                   for lr in shown for label, lines in (("warmup", uniform), ("per group", groups))]
-        outputs.figure(f"transfer_{name}_curves.png", lambda p, panels=panels, ylabel=ylabel, metric=metric:
-                       F.loss_bands(panels, p, metric=metric, ylabel=ylabel, eval_metric=True, baseline=False))
+        outputs.figure(f"transfer_{name}_curves.png", functools.partial(
+            F.loss_bands, panels, metric=metric, ylabel=ylabel, eval_metric=True, baseline=False))
     rows = [_label(w, v) for w, v in SETTINGS]
     for key, what in (("prose", "final prose loss"), ("forgetting", "forgetting (code loss rise)")):
         cells = np.array([[np.mean(_per_seed(result, m[key], w, v, lr)) for lr in lrs] for w, v in SETTINGS])
-        outputs.figure(f"transfer_{key}_heatmap.png", lambda p, cells=cells, what=what: F.heatmap(
-            cells, rows, [f"{lr:g}" for lr in lrs], p, f"fine-tuning: {what}", colorbar=f"{what}, mean of seeds"))
+        def draw(path: str, cells: np.ndarray = cells, what: str = what) -> str:
+            return F.heatmap(cells, rows, [f"{lr:g}" for lr in lrs], path, f"fine-tuning: {what}",
+                             colorbar=f"{what}, mean of seeds")
+
+        outputs.figure(f"transfer_{key}_heatmap.png", draw)
 
 
 def _seconds(pretrain: Mapping) -> str:

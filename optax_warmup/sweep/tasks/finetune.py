@@ -40,7 +40,8 @@ def load_prose_corpus(holdout: float = 0.1, max_topics: int | None = None) -> _c
 
     texts = [topics[name].encode("utf-8") for name in sorted(topics)[:max_topics]]
     total, start = sum(len(t) for t in texts), 0
-    train, valid = [], []
+    train: list[bytes] = []
+    valid: list[bytes] = []
     for text in texts:
         (valid if start >= (1.0 - holdout) * total else train).append(text)
         start += len(text)
@@ -107,7 +108,7 @@ def pretrained_params(model: ByteLM, code: _corpus.Corpus, settings: dict | None
     treedef = jax.tree.structure(shapes)
     if os.path.exists(path):
         with np.load(path) as data:
-            leaves = [data[f"leaf_{i}"] for i in range(treedef.num_leaves)]
+            leaves = [data[f"leaf_{i}"] for i in range(len(jax.tree.leaves(shapes)))]
             log = data["log"].tolist()
         return jax.tree.unflatten(treedef, leaves), dict(cache=path, cached=True, settings=settings, log=log)
     start = time.perf_counter()
@@ -116,7 +117,8 @@ def pretrained_params(model: ByteLM, code: _corpus.Corpus, settings: dict | None
     os.makedirs(cache_dir, exist_ok=True)
     leaves = jax.tree.leaves(params)
     tmp = path + ".tmp.npz"
-    np.savez(tmp, log=np.asarray(log), **{f"leaf_{i}": np.asarray(x) for i, x in enumerate(leaves)})
+    arrays: dict[str, Any] = {f"leaf_{i}": np.asarray(x) for i, x in enumerate(leaves)}
+    np.savez(tmp, log=np.asarray(log), **arrays)
     os.replace(tmp, path)
     return params, dict(cache=path, cached=False, settings=settings, log=log, seconds=seconds)
 
