@@ -1,12 +1,12 @@
 # The two commands of the README: `make test` and `make demo`. `make test` runs ruff, mypy, the tests and the
-# docstring examples.
+# docstring examples. `make docs` builds the documentation site; `make docs-check` builds it as CI does.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .PHONY: test demo lint typecheck bench thorough golden dist-check test-min clean evidence evidence-methods \
-	evidence-adaptive evidence-transfer
+	evidence-adaptive evidence-transfer docs docs-check
 
 $(STAMP): pyproject.toml optax_warmup/_version.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,8 +14,14 @@ $(STAMP): pyproject.toml optax_warmup/_version.py
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The docs extra on top of the dev one, in the same venv.
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,docs]'
+	touch $(DOCS_STAMP)
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check optax_warmup tests benchmarks tools
+	$(VENV)/bin/ruff check optax_warmup tests benchmarks tools docs/conf.py docs/_ext docs/examples
 
 # mypy over the package (its settings are in pyproject.toml; the sweep package is excluded for now).
 typecheck: $(STAMP)
@@ -27,6 +33,17 @@ test: $(STAMP) lint typecheck
 
 demo: $(STAMP)
 	$(PY) -m optax_warmup sweep
+
+# The documentation site (docs/: Sphinx + MyST-NB) into docs/_build/html; rebuilds only the pages that changed.
+# The API reference comes from the docstrings, the gallery's figures are drawn by the build (docs/_generated), and
+# the tutorial notebook is executed (about 40 s) whenever its page is rebuilt.
+docs: $(DOCS_STAMP)
+	$(PY) -m sphinx -b html docs docs/_build/html
+
+# The whole site from scratch with every warning an error (CI runs this): about 1 minute on 2 cores.
+docs-check: $(DOCS_STAMP)
+	rm -rf docs/_build/check
+	$(PY) -m sphinx -b html -E -W --keep-going docs docs/_build/check
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
@@ -71,4 +88,4 @@ golden:
 	KERAS_BACKEND=jax /tmp/optax_warmup_peers/bin/python tools/make_golden.py
 
 clean:
-	rm -rf $(VENV) $(MIN_VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) $(MIN_VENV) build dist *.egg-info .pytest_cache docs/_build docs/_generated

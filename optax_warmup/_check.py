@@ -20,7 +20,7 @@ from typing import Any
 import jax
 import numpy as np
 
-# The clamps of traced arguments (``_validate.sanitize_*``; README, "Guarantees"), by what the check asks for.
+# The clamps of traced arguments (``_validate.sanitize_*``; docs/guarantees.md), by what the check asks for.
 _HUGE = 1e30
 _MAX_EXPONENT = 1e4
 
@@ -123,7 +123,7 @@ def check_hyperparams(factory: Callable, /, *args: Any, **kwargs: Any) -> list[s
 
     A concrete bad hyperparameter raises ``ValueError`` naming it, but a traced one (under ``jit`` / ``vmap``,
     which is how a sweep trains every config at once) cannot be checked: it is clamped so the output stays finite
-    (NaN -> 0, ±inf -> ±1e30, a negative length -> 0; README, Guarantees). A NaN ``peak_value`` then trains at a
+    (NaN -> 0, ±inf -> ±1e30, a negative length -> 0; docs/guarantees.md). A NaN ``peak_value`` then trains at a
     learning rate of 0, silently. Call this on the host before compiling: it takes the factory's arguments with
     per-config values as 1-D arrays (as a sweep has them) and runs the factory's own concrete checks on every
     config: nothing is traced, jitted or evaluated, and no accelerator is used. The few JAX operations some factories

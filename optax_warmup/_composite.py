@@ -61,6 +61,10 @@ def warmup_constant_schedule(
 
     ``warmup_steps == 0`` gives the peak from count 0 (Optax gives ``init_value`` forever).
 
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
+
     Example:
       >>> import optax_warmup as ow
       >>> float(ow.warmup_constant_schedule(0.0, 1.0, 10)(5))
@@ -88,6 +92,10 @@ def warmup_cosine_decay_schedule(
         E + (P - E) \left(\tfrac{1 + \cos(\pi (t - W) / (D - W))}{2}\right)^{k} & W \le t < D \\
         E & t \ge D
       \end{cases}
+
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
 
     Args:
       init_value: value at count 0.
@@ -129,6 +137,10 @@ def warmup_linear_decay_schedule(
     .. math::
       v(t) = P + (E - P) \frac{t - W}{D - W} \quad (W \le t < D)
 
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
+
     Example:
       >>> import optax_warmup as ow
       >>> float(ow.warmup_linear_decay_schedule(0.0, 1.0, 10, 110)(60))
@@ -152,6 +164,10 @@ def warmup_polynomial_decay_schedule(
     warmup_exponent: ArrayLike = 2.0,
 ) -> PhaseSchedule:
     r"""Warmup, then polynomial decay ``E + (P - E)(1 - (t - W)/(D - W))**power``, as HF's ``polynomial``.
+
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
 
     Example:
       >>> import optax_warmup as ow
@@ -182,6 +198,10 @@ def warmup_exponential_decay_schedule(
 ) -> PhaseSchedule:
     r"""Warmup, then ``exponential_decay(peak_value, ...)`` on the count after the warmup. Optax's.
 
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
+
     Example:
       >>> import optax_warmup as ow
       >>> float(ow.warmup_exponential_decay_schedule(0.0, 1.0, 10, 10, 0.5)(30))
@@ -206,6 +226,10 @@ def warmup_rsqrt_schedule(
 
     .. math::
       v(t) = P \sqrt{\frac{\tau}{t - W + \tau}} \quad (t \ge W)
+
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
 
     Args:
       timescale: ``tau``; defaults to ``max(warmup_steps, 1)``, so the value at ``t = 4W`` is half the peak.
@@ -233,6 +257,10 @@ def noam_schedule(d_model: ArrayLike, warmup_steps: ArrayLike, scale: ArrayLike 
 
     The paper counts steps from 1, so Optax count ``k`` (the first update has ``k = 0``) is step ``n = k + 1``.
     The peak, ``s / sqrt(d W)``, is at ``n = W``. ``warmup_steps == 0`` gives the pure ``s / sqrt(d n)`` decay.
+
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
 
     Example:
       >>> import optax_warmup as ow
@@ -283,6 +311,10 @@ def warmup_stable_decay_schedule(
     ``(1 + cos(pi p)) / 2``; ``"1-sqrt"`` ``1 - sqrt(p)`` (Hägele et al., 2024); ``"square"`` ``1 - p**2``;
     ``"exponential"`` the geometric ``P (E / P)**p`` (needs ``E > 0``).
 
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
+
     Example:
       >>> import optax_warmup as ow
       >>> s = ow.warmup_stable_decay_schedule(0.0, 1.0, 10, 80, 10, decay_shape="1-sqrt")
@@ -327,6 +359,10 @@ def warmup_cosine_restarts_schedule(
     value stays at ``end_value``. Everything, ``num_cycles`` included, may be traced: the cycle of a count is
     found in closed form (``log`` for ``cycle_mult > 1``), not by a loop.
 
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
+
     Args:
       cycle_steps: length of the first cycle (> 0).
       cycle_mult: growth factor of the cycle length (>= 1), timm's ``cycle_mul``.
@@ -367,6 +403,10 @@ def sgdr_schedule(cosine_kwargs: Iterable[dict]) -> PhaseSchedule:
     Each dict holds the arguments of ``warmup_cosine_decay_schedule``; cycle ``i`` starts where the
     ``decay_steps`` of the cycles before it add up to. Unlike Optax's nested joins, the cycles are merged into
     one phase list, so the compiled program does not grow with the number of cycles.
+
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
 
     Example:
       >>> import optax_warmup as ow

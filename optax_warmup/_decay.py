@@ -32,6 +32,10 @@ ArrayLike = jax.typing.ArrayLike
 def constant_schedule(value: ArrayLike) -> PhaseSchedule:
     """A constant schedule: ``v(t) = value``.
 
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
+
     Example:
       >>> import optax_warmup as ow
       >>> float(ow.constant_schedule(0.1)(7))
@@ -53,6 +57,10 @@ def polynomial_schedule(
 
     .. math::
       v(t) = (I - E) \left(1 - \frac{\min(\max(t - B, 0), T)}{T}\right)^{k} + E
+
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
 
     Args:
       init_value: value before and at ``transition_begin``.
@@ -94,6 +102,10 @@ def linear_schedule(
 
     ``transition_steps == 0`` gives ``end_value`` from ``transition_begin`` on (Optax gives ``init_value``).
 
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
+
     Example:
       >>> import optax_warmup as ow
       >>> float(ow.linear_schedule(0.0, 1.0, 10)(3))
@@ -122,6 +134,10 @@ def cosine_decay_schedule(
 
     .. math::
       v(t) = I \left((1 - \alpha) \left(\tfrac{1 + \cos(\pi \min(t, T) / T)}{2}\right)^{k} + \alpha\right)
+
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
 
     Args:
       init_value: value at count 0.
@@ -193,6 +209,10 @@ def exponential_decay(
     with the exponent floored when ``staircase``, and ``v`` bounded below (``r < 1``) or above (``r > 1``) by
     ``end_value`` when given.
 
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
+
     Args:
       init_value: value up to ``transition_begin``.
       transition_steps: steps ``T`` per factor of ``decay_rate`` (> 0).
@@ -248,6 +268,10 @@ def piecewise_constant_schedule(
     .. math::
       v(t) = I \prod_{i : b_i \le t} s_i
 
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
+
     Args:
       init_value: value before the first boundary.
       boundaries_and_scales: Optax's form ``{boundary: scale}`` (boundaries are dict keys, so Python numbers).
@@ -299,6 +323,10 @@ def piecewise_interpolate_schedule(
 
     With ``b_0 = 0`` and ``v_i = I \prod_{j \le i} s_j``, on ``[b_i, b_{i+1})`` the value goes from ``v_i`` to
     ``v_{i+1}``; after the last boundary it holds the last value.
+
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
 
     Args:
       interpolate_type: ``"linear"`` or ``"cosine"``.
@@ -370,6 +398,10 @@ def linear_onecycle_schedule(
     down to ``P / (d f)`` at ``T`` (``d = div_factor``, ``f = final_div_factor``; Optax's docstring says
     ``P / f`` but its values, and ours, end at ``P / (d f)``).
 
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
+
     Example:
       >>> import optax_warmup as ow
       >>> s = ow.linear_onecycle_schedule(100, 1.0)
@@ -400,6 +432,10 @@ def cosine_onecycle_schedule(
     r"""One-cycle schedule with half-cosine pieces, as Optax's.
 
     From ``P / d`` up to ``P`` until ``int(pct_start T)``, then down to ``P / (d f)`` at ``T``.
+
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
 
     Example:
       >>> import optax_warmup as ow

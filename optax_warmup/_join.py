@@ -29,6 +29,10 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[jax.typin
     callable (an Optax schedule) becomes one segment, and when the count is a scalar only the active one is
     evaluated (``lax.switch``), where Optax evaluates every piece at every step.
 
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
+
     Example:
       >>> import optax_warmup as ow
       >>> s = ow.join_schedules([ow.linear_schedule(0.0, 1.0, 10), ow.constant_schedule(0.5)], [10])

@@ -293,6 +293,10 @@ def schedule_in_tokens(
     ``ramp.tokens_seen(t)`` under a ``BatchSizeRamp``. Write every length of ``S`` in tokens, as model cards do:
     GPT-3 warms up over 375M tokens and decays over 260B, Cerebras-GPT warms up over 375M tokens as well.
 
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
+
     Example:
       >>> import optax_warmup as ow
       >>> lr_in_tokens = ow.warmup_cosine_decay_schedule(0.0, 6e-4, warmup_steps=375e6, decay_steps=260e9)

@@ -128,6 +128,10 @@ def warmup_schedule(
     with ``f`` the warmup shape (see the module docstring of ``optax_warmup._warmup``; ``"exponential"`` is the
     saturating ``I + (P - I)(1 - e^{-2t/W})``, which never quite reaches the peak).
 
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
+
     Args:
       init_value: value at count 0.
       peak_value: value held from ``warmup_steps`` on.
@@ -161,6 +165,10 @@ def warmup_factor(
 
     Multiply any rate by it; it is what ``scale_by_warmup`` and ``warmup_overlay`` apply.
 
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
+
     Example:
       >>> import optax_warmup as ow
       >>> float(ow.warmup_factor(4)(1))
@@ -190,6 +198,10 @@ def with_warmup(
     shift the schedule, see ``warmup_overlay``. A schedule of this library merges with the ramp into one phase
     list; any other callable (an Optax schedule) becomes one segment of it, evaluated only once the ramp is over
     when the count is a scalar.
+
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
 
     Args:
       schedule: any schedule ``count -> value`` (ours or Optax's).
@@ -229,6 +241,10 @@ def warmup_overlay(
 
     ``f`` ramps from ``init_factor`` to 1 over ``warmup_steps`` (``warmup_factor``). This is how Ma & Yarats and
     ``pytorch_warmup`` apply a warmup: the main schedule keeps its own clock.
+
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
 
     Example:
       >>> import optax_warmup as ow

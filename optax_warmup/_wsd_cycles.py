@@ -129,6 +129,10 @@ def warmup_stable_decay_cycles_schedule(
     The schedule is one phase list of ``3 K`` phases on the engine: every length and value may be traced, and the
     compiled program does not grow with the number of cycles.
 
+    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
+    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
+    ``optax_warmup.check_hyperparams``.
+
     Args:
       init_value: value at count 0, ``a_0``.
       peak_value: ``P``, held during each stable phase.

@@ -1,8 +1,8 @@
 """Peer parity: the schedules of HF transformers, torch, timm, Keras and pytorch_warmup as JAX schedules.
 
 Each ``<peer>_schedule`` returns a pure function ``count -> learning rate`` whose value at Optax count ``k``
-is the LR the peer gives the ``(k+1)``-th optimizer update when used as documented. The README section
-"Coming from PyTorch, HF, timm, Keras or pytorch_warmup" has a migration table.
+is the LR the peer gives the ``(k+1)``-th optimizer update when used as documented. The documentation page
+"Coming from PyTorch, HF, timm, Keras or pytorch_warmup" (``docs/migration.md``) has the migration tables.
 """
 
 from optax_warmup.compat.hf import HF_NAMES, hf_schedule

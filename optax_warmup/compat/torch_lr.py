@@ -383,21 +383,21 @@ def torch_schedule(name: str, learning_rate=None, **kwargs) -> Schedule:
 
     With ``b = learning_rate`` and ``e = count`` (torch's ``last_epoch``):
 
-    ============================== ===========================================================================
-    ``ConstantLR``                 ``b * factor`` for ``e < total_iters``, then ``b``
-    ``LinearLR``                   ``b * (sf + (ef - sf) * min(e, total_iters) / total_iters)``
-    ``ExponentialLR``              ``b * gamma**e``
-    ``StepLR``                     ``b * gamma**floor(e / step_size)``
-    ``MultiStepLR``                ``b * gamma**(number of milestones <= e)``
-    ``PolynomialLR``               ``b * (1 - min(e, total_iters) / total_iters)**power``
-    ``CosineAnnealingLR``          ``eta_min + (b - eta_min) (1 + cos(pi e / T_max)) / 2`` (periodic)
+    =============================== ===========================================================================
+    ``ConstantLR``                  ``b * factor`` for ``e < total_iters``, then ``b``
+    ``LinearLR``                    ``b * (sf + (ef - sf) * min(e, total_iters) / total_iters)``
+    ``ExponentialLR``               ``b * gamma**e``
+    ``StepLR``                      ``b * gamma**floor(e / step_size)``
+    ``MultiStepLR``                 ``b * gamma**(number of milestones <= e)``
+    ``PolynomialLR``                ``b * (1 - min(e, total_iters) / total_iters)**power``
+    ``CosineAnnealingLR``           ``eta_min + (b - eta_min) (1 + cos(pi e / T_max)) / 2`` (periodic)
     ``CosineAnnealingWarmRestarts`` the same within cycle ``i`` of length ``T_0 T_mult**i``
-    ``OneCycleLR``                 ``max_lr / div_factor`` up to ``max_lr`` until step ``pct_start N - 1``,
-                                   then down to ``max_lr / (div_factor final_div_factor)`` at ``N - 1``
-                                   (``three_phase`` goes back to the start first); ``cos`` or ``linear``
-    ``CyclicLR``                   triangle between ``base_lr`` and ``max_lr`` times the mode's scale
-    ``SequentialLR``               sub-schedule ``i`` (restarted at 0) from ``milestones[i-1]`` on
-    ============================== ===========================================================================
+    ``OneCycleLR``                  ``max_lr / div_factor`` up to ``max_lr`` until step ``pct_start N - 1``,
+                                    then down to ``max_lr / (div_factor final_div_factor)`` at ``N - 1``
+                                    (``three_phase`` goes back to the start first); ``cos`` or ``linear``
+    ``CyclicLR``                    triangle between ``base_lr`` and ``max_lr`` times the mode's scale
+    ``SequentialLR``                sub-schedule ``i`` (restarted at 0) from ``milestones[i-1]`` on
+    =============================== ===========================================================================
 
     Args:
       name: one of ``TORCH_NAMES``.

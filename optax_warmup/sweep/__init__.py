@@ -1,5 +1,7 @@
 """Sweeps: a grid of configs of any model and optimizer, trained together in one compiled program.
 
+In one call::
+
     from optax_warmup import sweep
     result = sweep.run(sweep.Task(init=init, loss=loss, data=data), optimizer, steps=200,
                        grid={"peak_value": [1e-3, 1e-2], "warmup_steps": [0, "10%"], "seed": [0, 1]})
