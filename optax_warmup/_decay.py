@@ -366,10 +366,12 @@ def _onecycle_bound(pct, transition_steps):
 
 
 def _onecycle_levels(xp: Any, peak_value: Any, div_factor: Any, final_div_factor: Any) -> tuple[Any, Any, Any]:
-    """The peak, ``P / d`` and ``P / (d f)``, clamped (a traced divisor may be 0)."""
+    """The peak, ``P / d`` and ``P / (d f)``, each clamped on its own (a traced divisor may be 0; ``P / (d f)`` is
+    worked out from the unclamped ``P / d``, so a ``P / d`` past the clamp does not pull the end value down)."""
     peak = V.sanitize_value(xp, peak_value)
-    low = V.sanitize_value(xp, peak / V.sanitize_value(xp, div_factor))
-    return peak, low, V.sanitize_value(xp, low / V.sanitize_value(xp, final_div_factor))
+    unclamped_low = peak / V.sanitize_value(xp, div_factor)
+    low = V.sanitize_value(xp, unclamped_low)
+    return peak, low, V.sanitize_value(xp, unclamped_low / V.sanitize_value(xp, final_div_factor))
 
 
 def _check_onecycle(transition_steps, peak_value, pct_start, div_factor, final_div_factor, pct_final=1.0):

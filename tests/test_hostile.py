@@ -902,3 +902,19 @@ def test_traced_hostile_values_in_optax_optimizer():
 
     out = jax.jit(jax.vmap(run))(jnp.asarray([jnp.nan, jnp.inf, -1.0, 1e30, 200.0]))
     assert np.isfinite(np.asarray(out)).all()
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_onecycle_end_value_is_worked_out_before_the_clamp(traced):
+    # P = 1e30, d = 0.5, f = 2: P / d = 2e30 is held at the 1e30 clamp, but the end value P / (d f) = 1e30 is
+    # within it and must not be derived from the clamped 1e30 (which gave 5e29, below every breakpoint).
+    def values(peak, div, final_div):
+        s = ow.linear_onecycle_schedule(10, peak, 0.0, 0.0, div, final_div)
+        return jnp.stack([s(0), s(5), s(10)])
+
+    args = (np.float32(1e30), np.float32(0.5), np.float32(2.0))
+    out = np.asarray(jax.jit(values)(*args) if traced else values(*args))
+    np.testing.assert_allclose(out, [1e30, 1e30, 1e30], rtol=1e-6)
+    # The same arithmetic in range: 10 / 0.5 = 20 down to 10 / (0.5 * 4) = 5.
+    small = np.asarray(values(np.float32(10.0), np.float32(0.5), np.float32(4.0)))
+    np.testing.assert_allclose(small, [20.0, 12.5, 5.0], rtol=1e-6)
