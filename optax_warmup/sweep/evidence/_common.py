@@ -171,6 +171,24 @@ def read_json(out: str, name: str) -> dict:
         return json.load(f)
 
 
+def finish(outputs: Outputs, summary: dict, clock: Clock, draw: Callable[[dict], None]) -> dict:
+    """Stamp the timing, write ``summary.json``, read it back and draw the report and figures from what was
+    read (what ``--replot`` reads: the same report either way); the summary gains the paths written."""
+    summary["timing"] = clock.done()
+    outputs.json("summary.json", summary)
+    summary = read_json(outputs.out, "summary.json")
+    draw(summary)
+    summary["outputs"] = dict(outputs.written)
+    return summary
+
+
+def timing_line(summary: Mapping, note: str = "") -> str:
+    """The report's last line: wall time, load average and machine."""
+    t = summary["timing"]
+    return (f"Wall time {t['wall_s']:.0f} s{note}; load average {t['load_average_start']} at the start, "
+            f"{t['load_average_end']} at the end; {summary['machine']['cores']} cores ({summary['machine']['cpu']}).")
+
+
 def shrink_png(path: str, colors: int = 128) -> None:
     """Rewrites a PNG with a palette of ``colors`` colours (line plots and heatmaps do not need more)."""
     from PIL import Image

@@ -220,12 +220,7 @@ def run(size: str = "full", out: str = "runs/evidence/adaptive", figures: str | 
                    scores={t: [scores[t][0], scores[t][1]] + [scores[t][j] for j in feasible[:10]] for t in scores},
                    real={t: _real_summary(real[t], picks[t], sizes[t]) for t in real},
                    machine=C.machine())
-    summary["timing"] = clock.done()
-    outputs.json("summary.json", summary)
-    summary = C.read_json(out, "summary.json")  # what replot reads: the same report either way
-    draw(outputs, summary, clean, real)
-    summary["outputs"] = dict(outputs.written)
-    return summary
+    return C.finish(outputs, summary, clock, lambda read: draw(outputs, read, clean, real))
 
 
 def draw(outputs: C.Outputs, summary: Mapping, clean: Mapping[str, sweep.SweepResult],
@@ -349,8 +344,5 @@ def report(summary: Mapping) -> str:
               C.fmt(v["final_loss"]), C.fmt(v["final_loss_without_spike"]), C.fmt_diff(v["final_cost"]),
               C.fmt(v["loss_cost_next_20_steps"])] for k, v in real["spike"].items()]))
         lines.append("")
-    t = summary["timing"]
-    lines.append(f"Wall time {t['wall_s']:.0f} s; load average {t['load_average_start']} at the start, "
-                 f"{t['load_average_end']} at the end; {summary['machine']['cores']} cores "
-                 f"({summary['machine']['cpu']}).")
+    lines.append(C.timing_line(summary))
     return "\n".join(lines) + "\n"

@@ -153,12 +153,7 @@ def run(size: str = "full", out: str = "runs/evidence/methods", figures: str | N
         summaries[task_name] = summarize(results[task_name], s)
     summary = dict(experiment=NAME, size=size, sizes=sizes, settings={t: settings_of(s) for t, s in sizes.items()},
                    tasks=summaries, machine=C.machine())
-    summary["timing"] = clock.done()
-    outputs.json("summary.json", summary)
-    summary = C.read_json(out, "summary.json")  # what replot reads: the same report either way
-    draw(outputs, summary, results)
-    summary["outputs"] = dict(outputs.written)
-    return summary
+    return C.finish(outputs, summary, clock, lambda read: draw(outputs, read, results))
 
 
 def draw(outputs: C.Outputs, summary: Mapping, results: Mapping[str, sweep.SweepResult]) -> None:
@@ -220,8 +215,5 @@ def report(summary: Mapping) -> str:
                          f"sensitivity {C.fmt_diff(d['sensitivity'])}: "
                          f"**untuned ≈ best tuned {'holds' if u['holds'] else 'does not hold'}** here.")
         lines.append("")
-    t = summary["timing"]
-    lines.append(f"Wall time {t['wall_s']:.0f} s; load average {t['load_average_start']} at the start, "
-                 f"{t['load_average_end']} at the end; {summary['machine']['cores']} cores "
-                 f"({summary['machine']['cpu']}).")
+    lines.append(C.timing_line(summary))
     return "\n".join(lines) + "\n"

@@ -147,12 +147,7 @@ def run(size: str = "full", out: str = "runs/evidence/transfer", figures: str | 
                    comparisons=[dict(comparison=n, peak_value=lr, metric=k, **stats)
                                 for (n, lr, k), stats in comparisons.items()],
                    lr_sensitivity=sens, machine=C.machine())
-    summary["timing"] = clock.done()
-    outputs.json("summary.json", summary)
-    summary = C.read_json(out, "summary.json")  # what replot reads: the same report either way
-    draw(outputs, summary, result)
-    summary["outputs"] = dict(outputs.written)
-    return summary
+    return C.finish(outputs, summary, clock, lambda read: draw(outputs, read, result))
 
 
 def replot(out: str, figures: str | None = None) -> dict:
@@ -223,8 +218,5 @@ def report(summary: Mapping) -> str:
         lines += [C.markdown_table(["warmup", "variant", "sensitivity", "per seed"],
                                    [[x.get("warmup_steps"), x.get("variant"), f"{x['sensitivity']:.3f}",
                                      ", ".join(f"{v:.3f}" for v in x["sensitivity_per_seed"])] for x in sens]), ""]
-    t = summary["timing"]
-    lines.append(f"Wall time {t['wall_s']:.0f} s (pretraining included when not cached); load average "
-                 f"{t['load_average_start']} at the start, {t['load_average_end']} at the end; "
-                 f"{summary['machine']['cores']} cores ({summary['machine']['cpu']}).")
+    lines.append(C.timing_line(summary, " (pretraining included when not cached)"))
     return "\n".join(lines) + "\n"
