@@ -6,6 +6,7 @@ same behaviours are checked in the development environment, with an optional dep
 """
 
 import importlib.metadata
+import importlib.util
 import os
 import re
 import subprocess
@@ -190,3 +191,19 @@ def test_lower_bounds_are_the_versions_the_minimum_job_pins():
     for name, version in bounds.items():
         assert pins.get(name) == version, f"{name}>={version} in pyproject.toml, {pins.get(name)} pinned"
     assert pins["jaxlib"] == pins["jax"]
+
+
+def test_dist_check_sees_deprecation_warnings_not_file_names():
+    spec = importlib.util.spec_from_file_location(
+        "check_dist", os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools", "check_dist.py"))
+    check_dist = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_dist)
+    log = "\n".join([
+        "copying optax_warmup/_deprecation.py -> optax_warmup-0.1.0/optax_warmup",
+        "adding 'optax_warmup/_deprecation.py'",
+        "copying tests/test_deprecation.py -> optax_warmup-0.1.0/tests",
+        "/usr/lib/python3/site-packages/setuptools/config/_apply_pyprojecttoml.py:82: "
+        "SetuptoolsDeprecationWarning: `project.license` as a TOML table is deprecated",
+        "!! License classifiers are deprecated.",
+    ])
+    assert check_dist.deprecation_warnings(log) == log.splitlines()[3:]

@@ -95,10 +95,19 @@ def package_files() -> set[str]:
     return files
 
 
+# A file name or path in the build log ("copying optax_warmup/_deprecation.py -> ..."): not a warning.
+_PATH = re.compile(r"\S*[/\\]\S*|\S+\.(py|typed|txt|md|json|toml|cfg)\b")
+
+
+def deprecation_warnings(log: str) -> list[str]:
+    """The build log's lines that speak of a deprecation, once the file names and paths are taken out."""
+    return [line for line in log.splitlines() if re.search(r"deprecat", _PATH.sub(" ", line), re.IGNORECASE)]
+
+
 def build(dist: str, version: str) -> tuple[str, str]:
     log = run([sys.executable, "-m", "build", "--outdir", dist, ROOT], cwd=ROOT)
     text = log.stdout + log.stderr
-    warnings = [line for line in text.splitlines() if re.search(r"deprecat", line, re.IGNORECASE)]
+    warnings = deprecation_warnings(text)
     check(not warnings, "the build warns of deprecations:\n" + "\n".join(warnings))
     wheel = os.path.join(dist, f"{NAME}-{version}-py3-none-any.whl")
     sdist = os.path.join(dist, f"{NAME}-{version}.tar.gz")
