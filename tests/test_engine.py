@@ -155,12 +155,25 @@ def test_a_cut_piece_followed_by_its_own_end_value_is_not_held_past_the_boundary
 # --- foreign pieces ---------------------------------------------------------------------------------------------
 
 
+def _sub_jaxprs(value):
+    """The jaxprs inside one equation parameter (cond's branches, a scan's body, ...), on every JAX we support
+    (jax.extend.core.jaxprs_in_params is newer than our lowest jax, 0.8.1)."""
+    if hasattr(value, "eqns"):
+        yield value
+    elif hasattr(value, "jaxpr") and hasattr(value.jaxpr, "eqns"):  # a ClosedJaxpr
+        yield value.jaxpr
+    elif isinstance(value, tuple | list):
+        for v in value:
+            yield from _sub_jaxprs(v)
+
+
 def _primitives(jaxpr):
     names = set()
     for eqn in jaxpr.eqns:
         names.add(eqn.primitive.name)
-        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
-            names |= _primitives(sub)
+        for param in eqn.params.values():
+            for sub in _sub_jaxprs(param):
+                names |= _primitives(sub)
     return names
 
 
