@@ -8,6 +8,9 @@ hand-written Optax formula.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import jax
@@ -93,3 +96,14 @@ def stack(xp: Any, xs: Any) -> Any:
     if xp is np:
         return np.asarray([np.asarray(x, dtype=np.float64) for x in xs], dtype=dtype)
     return jnp.stack([jnp.asarray(x, dtype=dtype) for x in xs])
+
+
+# --- reports ------------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def quiet_nan() -> Iterator[None]:
+    """NumPy statistics over all-NaN slices (diverged sweep configs) are expected: their mean is NaN, no warning."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield

@@ -9,12 +9,15 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from optax_warmup._numeric import quiet_nan
 from optax_warmup.plotting import pyplot, save
-from optax_warmup.sweep.result import SweepResult, _quiet_nan
+
+if TYPE_CHECKING:  # SweepResult draws itself through this module (result.write)
+    from optax_warmup.sweep.result import SweepResult
 
 DPI = 150
 
@@ -102,7 +105,7 @@ def plot_heatmap(result: SweepResult, path: str, x: str | None = None, y: str | 
         for (r, c), v in values.items():
             cells[r, c] = np.mean(v)  # NaN when a seed became non-finite
         im = ax.imshow(cells, cmap="viridis_r", aspect="auto")
-        with _quiet_nan():
+        with quiet_nan():
             middle = np.nanmean(cells)
         for (r, c), v in np.ndenumerate(cells):
             text = "div" if not np.isfinite(v) else f"{v:.2f}" + ("*" if (r, c) in collapsed else "")
@@ -151,7 +154,7 @@ def _line_figure(result, path, x, metric, ylabel, smooth, log=False, first_seed=
             idx = _members(result, {**fixed, **({x: v} if x else {})})
             if first_seed:
                 idx = idx[:1]
-            with _quiet_nan():
+            with quiet_nan():
                 curve = np.nanmean(curves[idx], axis=0)
             if smooth > 1 and len(curve) >= smooth:
                 curve = np.convolve(curve, kernel, "valid")
@@ -171,7 +174,7 @@ def _line_figure(result, path, x, metric, ylabel, smooth, log=False, first_seed=
         if log:
             ax.set_yscale("log")
         elif base is not None and np.isfinite(curves).any():
-            with _quiet_nan():
+            with quiet_nan():
                 top = max(float(np.nanpercentile(curves[:, :1], 50)) + 0.3, base + 0.5)
             ax.set_ylim(max(0.0, base - 2.0), top)
         ax.grid(alpha=0.3)

@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import warnings
 from collections.abc import Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from optax_warmup._numeric import quiet_nan
 
 SEED = "seed"
 FORMAT = "optax_warmup.sweep/1"
@@ -29,26 +29,18 @@ BASELINE_MARGIN = 0.05  # "at the baseline loss" is within this of it; "stuck" i
 LR_AXES = ("peak_value", "learning_rate", "lr", "peak_lr", "max_lr")
 
 
-@contextmanager
-def _quiet_nan():
-    """All-NaN slices (diverged configs) are expected here: their mean is NaN, no warning needed."""
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
-
-
 def _late(curves: np.ndarray) -> np.ndarray:
     """Mean over the last LATE_FRACTION of steps, per config. curves: [configs, steps]."""
     if curves.shape[1] == 0:
         return np.full(curves.shape[0], np.nan)
     n = max(1, int(round(LATE_FRACTION * curves.shape[1])))
-    with _quiet_nan():
+    with quiet_nan():
         return np.nanmean(curves[:, -n:], axis=1)
 
 
 def _smooth_min(curves: np.ndarray, window: int = 10) -> np.ndarray:
     kernel = np.ones(window) / window
-    with _quiet_nan():
+    with quiet_nan():
         return np.array([np.nanmin(np.convolve(np.nan_to_num(c, nan=np.inf), kernel, "valid"))
                          if len(c) >= window else (np.nanmin(c) if len(c) else np.nan) for c in curves])
 
@@ -164,7 +156,7 @@ class SweepResult:
         loss = self.curves.get("loss", np.full((len(self), 0), np.nan))
         gnorm = self.curves.get("grad_norm", np.full_like(loss, np.nan))
         early = max(2, int(math.ceil(EARLY_FRACTION * loss.shape[1])))
-        with _quiet_nan():
+        with quiet_nan():
             jumps = (np.nanmax(np.diff(loss[:, :early], axis=1), axis=1) if loss.shape[1] > 1
                      else np.full(len(self), np.nan))
             max_gnorm = np.nanmax(gnorm[:, :early], axis=1) if gnorm.shape[1] else np.full(len(self), np.nan)

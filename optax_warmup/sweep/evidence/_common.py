@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from optax_warmup.sweep.result import SweepResult, _jsonable, _quiet_nan
+from optax_warmup._numeric import quiet_nan
+from optax_warmup.sweep.result import SweepResult, _jsonable
 
 BOOTSTRAP = 10_000  # resamples of the seeds for a 95% interval of their mean
 
@@ -159,7 +160,7 @@ def curve_band(curves: np.ndarray, smooth: int = 1) -> tuple[np.ndarray, np.ndar
         kernel = np.ones(smooth) / smooth
         curves = np.stack([np.convolve(np.nan_to_num(c, nan=np.inf), kernel, "valid") for c in curves])
         curves = np.where(np.isfinite(curves), curves, np.nan)
-    with _quiet_nan():
+    with quiet_nan():
         return np.nanmean(curves, 0), np.nanmin(curves, 0), np.nanmax(curves, 0)
 
 

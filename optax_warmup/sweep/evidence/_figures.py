@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from optax_warmup._numeric import quiet_nan
 from optax_warmup.plotting import pyplot, save
 from optax_warmup.sweep.evidence._common import curve_band, members
-from optax_warmup.sweep.result import SweepResult, _quiet_nan
+from optax_warmup.sweep.result import SweepResult
 
 DPI = 100
 
@@ -84,7 +85,7 @@ def heatmap(cells: np.ndarray, rows: Sequence[str], cols: Sequence[str], path: s
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.6 + 0.75 * len(cols), 1.0 + 0.32 * len(rows)), dpi=DPI)
     im = ax.imshow(cells, cmap="viridis_r", aspect="auto")
-    with _quiet_nan():
+    with quiet_nan():
         middle = np.nanmean(cells)
     for (r, c), v in np.ndenumerate(cells):
         ax.text(c, r, "div" if not np.isfinite(v) else f"{v:.2f}", ha="center", va="center", fontsize=7,
@@ -128,7 +129,7 @@ def adaptive_factor(result: SweepResult, picks: Mapping, too_short, path: str) -
     base = result.task.get("baseline_loss")
     if base is not None:
         top.axhline(base, color="gray", ls="--", lw=0.8)
-    with _quiet_nan():
+    with quiet_nan():
         lo = np.nanmin(curve_band(result.curves["loss"][adaptive], 5)[0])
     top.set_ylim(max(0.0, lo - 0.3) if base is None else min(lo - 0.2, base - 0.5), (base or lo) + 1.5)
     top.set(ylabel="train loss (5-step mean)",
@@ -156,7 +157,7 @@ def spike_runs(result: SweepResult, lr: float, step: int, path: str) -> str:
         _band(ax, result.curves["loss"][idx], color, label, smooth=5)
     ax.axvline(step, color="k", ls=":", lw=1, label=f"1000x gradient at step {step}")
     ax.set_xlim(max(0, step - 40), result.completed_steps)
-    with _quiet_nan():
+    with quiet_nan():
         window = result.curves["loss"][:, max(0, step - 40):]
         ax.set_ylim(np.nanpercentile(window, 1) - 0.05, np.nanpercentile(window, 99.5) + 0.1)
     ax.set(xlabel="step", ylabel="train loss (5-step mean)", title=f"{result.task.get('name')}: peak LR {lr:g}")
@@ -177,7 +178,7 @@ def detection(clean: Mapping[str, SweepResult], rules: Mapping[str, Mapping[str,
         for color, (label, fields) in zip(_colors(len(rules)), rules.items(), strict=True):
             thr = replay(result.curves["grad_norm"][ok], result.curves["loss"][ok], fields)["threshold"][0]
             thr = np.where(np.isfinite(thr), thr, np.nan)
-            with _quiet_nan():
+            with quiet_nan():
                 med, lo, hi = (np.nanpercentile(thr, q, axis=0) for q in (50, 10, 90))
             x = np.arange(len(med))
             ax.plot(x, med, color=color, lw=1.3, label=f"{label}: median")

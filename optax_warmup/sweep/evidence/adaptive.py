@@ -279,7 +279,7 @@ def _real_summary(result: sweep.SweepResult, picks: dict, size: dict) -> dict:
         if m == "adaptive":
             spikes = result.curves["num_spikes"]
             flagged = [bool(spikes[i, step] > (spikes[i, step - 1] if step > 0 else 0)) for i in hit]
-        with C._quiet_nan():
+        with C.quiet_nan():
             cost = np.nanmean(loss[hit, after], 1) - np.nanmean(loss[calm, after], 1)
         spike[label] = dict(flagged=flagged, final_loss=C.seed_stats(result.final_loss[hit]),
                             final_loss_without_spike=C.seed_stats(result.final_loss[calm]),

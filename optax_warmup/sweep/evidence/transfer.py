@@ -29,11 +29,11 @@ import optax
 
 from optax_warmup import sweep
 from optax_warmup._decay import cosine_decay_schedule
+from optax_warmup._numeric import quiet_nan
 from optax_warmup._transforms import per_group_warmup
 from optax_warmup._warmup import warmup_overlay
 from optax_warmup.sweep.evidence import _common as C
 from optax_warmup.sweep.evidence import _figures as F
-from optax_warmup.sweep.result import _quiet_nan
 from optax_warmup.sweep.tasks.finetune import finetune, lower_upper_labels
 
 NAME = "transfer"
@@ -102,7 +102,7 @@ def metrics(result: sweep.SweepResult) -> dict[str, np.ndarray]:
     steps = np.asarray(result.eval_steps)
     early = steps <= max(steps[1], EARLY_FRACTION * result.steps)
     dead = result.diverged_step >= 0
-    with _quiet_nan():
+    with quiet_nan():
         out = dict(prose=prose[:, -1], forgetting=code[:, -1] - code[:, 0],
                    prose_early_rise=np.nanmax(prose[:, early] - prose[:, :1], 1),
                    code_early_rise=np.nanmax(code[:, early] - code[:, :1], 1),
