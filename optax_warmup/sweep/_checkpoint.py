@@ -18,7 +18,7 @@ from optax_warmup._extras import require
 class Saver:
     """Saves and restores one sweep's checkpoints in ``directory`` (the newest one is kept)."""
 
-    def __init__(self, directory: str, fingerprint: Mapping[str, Any]):
+    def __init__(self, directory: str, fingerprint: Mapping[str, Any], meaning: Mapping[str, str] | None = None):
         self.ocp = require("orbax.checkpoint", "sweep", "checkpoint_dir")
         self.directory = os.path.abspath(directory)
         self.fingerprint = json.loads(json.dumps(fingerprint))  # as it reads back from JSON
@@ -30,8 +30,9 @@ class Saver:
             if meta.get("fingerprint") != self.fingerprint:
                 differs = sorted(k for k in {*self.fingerprint, *meta.get("fingerprint", {})}
                                  if self.fingerprint.get(k) != meta.get("fingerprint", {}).get(k))
+                what = "; ".join((meaning or {}).get(k, k) for k in differs)
                 raise ValueError(f"checkpoint_dir: {self.directory!r} holds the checkpoint of a different sweep "
-                                 f"(it differs in {differs}); use another directory, or delete it to start over")
+                                 f"(it differs in {what}); use another directory, or delete it to start over")
             self.meta = meta
 
     def _restore(self, args):

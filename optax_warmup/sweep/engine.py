@@ -16,14 +16,13 @@ read NaN from then on) and flagged with that step; the other configs never see i
 from __future__ import annotations
 
 import concurrent.futures
-import inspect
 import math
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -33,68 +32,14 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from optax_warmup.sweep import _checkpoint, _lr
+from optax_warmup.sweep import _checkpoint, _lr, _preflight
 from optax_warmup.sweep import grid as grid_lib
+from optax_warmup.sweep._task import DATA_FOLD, INIT_FOLD, Calls, Task, float_leaves_finite, loss_key
 from optax_warmup.sweep.result import SweepResult
 
 AXIS = "config"
-STRATEGIES = ("auto", "vmap", "map")
-
-
-@dataclass(frozen=True)
-class Task:
-    """What to train: a model's initialisation, its loss, its data and (optionally) its evaluation.
-
-    Attributes:
-      init: ``init(key) -> params`` (any pytree), jittable; or ``init(seed)`` (a parameter named ``seed``): called on
-        the host with the config's integer seed, for NumPy initialisers. Configs with the same seed share params.
-      loss: ``loss(params, batch) -> scalar`` or ``-> (scalar, {name: scalar})``: the extra metrics are recorded
-        as curves too.
-      data: ``data(step, key) -> batch``, jittable: the batch of ``step`` in one seed's stream, made on the device.
-      batches: instead of ``data``: ``batches(seed) -> iterator`` of host batches, one stream per seed. Resuming
-        skips the batches already used, so a stream must be the same every time it is created.
-      eval: ``eval(params) -> {name: scalar}``, jittable, run every ``eval_every`` steps.
-      eval_batches: instead of ``eval``: one batch, or a Python list of batches of the same shapes; their mean loss
-        (and extra metrics) is the evaluation.
-      name: shown in reports.
-      baseline_loss: the loss of a model that learned nothing useful (e.g. the unigram loss of a language model):
-        drawn on the loss figures, and a run that ends at or above it is reported as collapsed.
-      info: anything worth keeping with the results (data set sizes, model settings).
-
-    Keys: config seed ``s`` gives ``key = jax.random.key(s)``; ``init`` gets ``jax.random.fold_in(key, 0)`` and
-    ``data`` gets ``jax.random.fold_in(key, 1)`` at every step (fold the step in yourself, as in
-    ``jax.random.fold_in(key, step)``).
-    """
-
-    init: Callable[[Any], Any]
-    loss: Callable[..., Any]
-    data: Callable[[Any, Any], Any] | None = None
-    batches: Callable[[int], Iterable] | None = None
-    eval: Callable[[Any], Mapping[str, Any]] | None = None
-    eval_batches: Any = None
-    name: str = "task"
-    baseline_loss: float | None = None
-    info: Mapping[str, Any] = field(default_factory=dict)
-
-    def check(self) -> None:
-        for name in ("init", "loss"):
-            if not callable(getattr(self, name)):
-                raise ValueError(f"Task.{name} must be a function, got {getattr(self, name)!r}")
-        if (self.data is None) == (self.batches is None):
-            raise ValueError("Task: give exactly one of data(step, key) (on the device) and batches(seed) (host)")
-        for name in ("data", "batches", "eval"):
-            value = getattr(self, name)
-            if value is not None and not callable(value):
-                raise ValueError(f"Task.{name} must be a function, got {value!r}")
-        if self.eval is not None and self.eval_batches is not None:
-            raise ValueError("Task: give eval(params) or eval_batches, not both")
-
-    @property
-    def host_init(self) -> bool:
-        try:
-            return list(inspect.signature(self.init).parameters) == ["seed"]
-        except (TypeError, ValueError):
-            return False
+KEEP = (None, "best", "all")
+STRATEGIES = ("auto", "loop", "vmap", "map")
 
 
 # --------------------------------------------------------------------------------------------------- the plan
@@ -115,6 +60,7 @@ class _Plan:
     unique_seeds: np.ndarray
     padded: list[np.ndarray]  # per group: grid indices of its (padded) configs
     record: tuple[str, ...] | Callable[[Any], Mapping[str, Any]] = ()  # optimizer-state values to record
+    strategy_reason: str = ""
 
     @property
     def devices(self) -> int:
@@ -185,12 +131,28 @@ def _jsonable_value(v: Any) -> Any:
 
 
 def resolve_strategy(strategy: str) -> str:
-    """``auto`` is ``map`` on CPU (XLA:CPU runs batched matmuls slower than separate ones) and ``vmap`` elsewhere."""
+    """``auto`` is ``loop`` on CPU and ``vmap`` elsewhere (see ``strategy_reason``)."""
+    return _choose_strategy(strategy)[0]
+
+
+def _choose_strategy(strategy: str) -> tuple[str, str]:
+    """The strategy and why.
+
+    On CPU ``loop`` (the host runs each config's ``steps_per_call`` steps as one device call, configs one after
+    another) was the fastest of loop, vmap and map on all three tasks of ``benchmarks/sweep_execution.py``
+    (an MLP, a CNN with BatchNorm and dropout, a Transformer LM; K = 16 and 64): XLA:CPU runs a model's step for
+    one config with its own kernels (a batched matmul or a grouped convolution over configs is slower than the
+    separate ones), and a loop over configs inside the program (``lax.map``) costs a copy of every config's state
+    per step. On accelerators ``vmap`` keeps the device busy with one batched program.
+    """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
-    if strategy == "auto":
-        return "map" if jax.default_backend() == "cpu" else "vmap"
-    return strategy
+    if strategy != "auto":
+        return strategy, "asked for"
+    if jax.default_backend() == "cpu":
+        return "loop", ("auto on CPU: one device call per config and steps_per_call steps (fastest on CPU for "
+                        "the MLP, CNN and Transformer tasks of benchmarks/sweep_execution.py)")
+    return "vmap", f"auto on {jax.default_backend()}: all configs of a device batched in one program"
 
 
 def _positive_int(name: str, value: Any, *, allow_none: bool = True) -> int | None:
@@ -222,14 +184,19 @@ def _plan(task: Task, grid: grid_lib.Grid, steps: int, *, eval_every, steps_per_
         raise ValueError("devices: give at least one device")
     mesh = Mesh(np.asarray(devices), (AXIS,))
     n_dev = len(devices)
+    strategy, reason = _choose_strategy(strategy)
+    # The loop strategy runs chunk_size configs per device call (one by default), so each device's share is padded
+    # to a multiple of it; the padding repeats the group's last config and is never reported.
+    unit = n_dev * (chunk_size or 1) if strategy == "loop" else n_dev
     padded = []
     for g in grid.groups:
-        n = math.ceil(len(g.index) / n_dev) * n_dev
+        n = math.ceil(len(g.index) / unit) * unit
         padded.append(np.concatenate([g.index, np.repeat(g.index[-1:], n - len(g.index))]))
     eval_steps = sorted({0, *range(eval_every, steps, eval_every), steps})
     return _Plan(steps=steps, steps_per_call=k, eval_steps=eval_steps, checkpoint_every=checkpoint_every,
-                 strategy=resolve_strategy(strategy), chunk_size=chunk_size, mesh=mesh, grid=grid,
-                 unique_seeds=np.unique(grid.seeds), padded=padded, record=_check_record(record))
+                 strategy=strategy, chunk_size=chunk_size, mesh=mesh, grid=grid,
+                 unique_seeds=np.unique(grid.seeds), padded=padded, record=_check_record(record),
+                 strategy_reason=reason)
 
 
 def check_directory(name: str, path: str | os.PathLike | None) -> str | None:
@@ -259,6 +226,8 @@ def _tree_where(cond, new, old):
 
 
 def _loss_with_aux(loss: Callable) -> Callable:
+    """``loss(params, batch)`` -> ``(value, aux)`` for a loss without model state or key (the baselines')."""
+
     def fn(params, batch):
         out = loss(params, batch)
         if isinstance(out, tuple):
@@ -279,9 +248,11 @@ def _hyperparams(plan: _Plan, group: int, hp: Mapping[str, Any]) -> dict[str, An
 
 
 def _per_device(plan: _Plan, one: Callable, n_local: int) -> Callable:
-    """``one(*xs)`` over the leading (config) axis of ``xs`` on one device: vmap, map, or map over vmapped chunks."""
+    """``one(*xs)`` over the leading (config) axis of ``xs`` on one device: vmap, map, or map over vmapped chunks.
+
+    The loop strategy evaluates with ``lax.map`` (its training loop over configs is on the host)."""
     chunk = plan.chunk_size
-    if plan.strategy == "map" and chunk is None:
+    if plan.strategy in ("map", "loop") and chunk is None:
         chunk = 1
     if chunk is None or chunk >= n_local:
         return jax.vmap(one)
@@ -290,16 +261,28 @@ def _per_device(plan: _Plan, one: Callable, n_local: int) -> Callable:
     return lambda *xs: jax.lax.map(lambda x: one(*x), xs, batch_size=chunk)
 
 
+def _shard_map(plan: _Plan, local: Callable, in_specs: tuple, out_specs: Any) -> Callable:
+    """``local`` on every device's share of the config axis; on one device, ``local`` itself (the same program
+    without the partitioner's passes: less to compile for a sweep on one device)."""
+    if plan.devices == 1:
+        return local
+    return jax.shard_map(local, mesh=plan.mesh, in_specs=in_specs, out_specs=out_specs)
+
+
 def _sharded(plan: _Plan, local: Callable, n_args: int, replicated: Sequence[int] = ()) -> Callable:
     specs = tuple(P() if i in replicated else P(AXIS) for i in range(n_args))
-    return jax.shard_map(local, mesh=plan.mesh, in_specs=specs, out_specs=P(AXIS))
+    return _shard_map(plan, local, specs, P(AXIS))
 
 
-def _build_init(plan: _Plan, task: Task, optimizer: Callable) -> Any:
+def _seed_key(seed) -> jax.Array:
+    return jax.random.key(jnp.asarray(seed).astype(jnp.uint32))
+
+
+def _build_init(plan: _Plan, calls: Calls, optimizer: Callable) -> Any:
     """(unique seeds or their host params, seed index per group, hp per group) -> the initial state per group.
 
-    One program: the parameters of every unique seed (unless the task made them on the host), each config's copy of
-    its seed's parameters, its optimizer state, the alive masks.
+    One program: the parameters (and model state) of every unique seed (unless the task made them on the host),
+    each config's copy of its seed's, its optimizer state, the alive masks.
     """
 
     def group_init(g: int):
@@ -312,44 +295,53 @@ def _build_init(plan: _Plan, task: Task, optimizer: Callable) -> Any:
 
     inits = [group_init(g) for g in range(len(plan.grid.groups))]
 
-    def init_all(source, seed_index, hps):
-        if task.host_init:
-            unique = source
+    def sweep_init(source, seed_index, hps):
+        if calls.task.host_init:
+            unique, unique_state = source, {}  # type: ignore[var-annotated]
         else:
-            keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 0))(source)
-            unique = jax.vmap(task.init)(keys)
+            keys = jax.vmap(lambda s: jax.random.fold_in(_seed_key(s), INIT_FOLD))(source)
+            unique, unique_state = jax.vmap(calls.init)(keys)
         states = []
         for f, idx, hp in zip(inits, seed_index, hps, strict=True):
-            params = jax.tree.map(lambda a, idx=idx: jnp.take(jnp.asarray(a), idx, axis=0), unique)
+            take = lambda tree, idx=idx: jax.tree.map(lambda a: jnp.take(jnp.asarray(a), idx, axis=0), tree)  # noqa: E731
+            params = take(unique)
             n = idx.shape[0]
-            states.append(dict(params=params, opt=f(params, hp), alive=jnp.ones(n, bool),
-                               diverged_at=jnp.full(n, -1, jnp.int32)))
+            state = dict(params=params, opt=f(params, hp), alive=jnp.ones(n, bool),
+                         diverged_at=jnp.full(n, -1, jnp.int32))
+            if calls.wants_state:
+                state["model_state"] = take(unique_state)
+            states.append(state)
         return tuple(states)
 
-    return jax.jit(init_all, out_shardings=NamedSharding(plan.mesh, P(AXIS)))
+    return jax.jit(sweep_init, out_shardings=NamedSharding(plan.mesh, P(AXIS)))
 
 
-def _build_call(plan: _Plan, task: Task, optimizer: Callable) -> Any:
-    """(states, hps, data, start) -> (states, metrics): ``steps_per_call`` training steps of every config."""
-    k_steps = plan.steps_per_call
-    loss_fn = _loss_with_aux(task.loss)
+def _train_step(plan: _Plan, calls: Calls, optimizer: Callable, g: int) -> Callable:
+    """``(carry, hp, batch, step) -> (carry, metrics)``: one training step of one config of group ``g``."""
     total = plan.steps
 
-    def train_step(carry, hp, batch, step, g):
+    def train_step(carry, hp, batch, step):
         params, opt, alive = carry["params"], carry["opt"], carry["alive"]
+        model_state = carry.get("model_state", {})
         with _lr.rate_in_state():
             tx = optax.with_extra_args_support(optimizer(_hyperparams(plan, g, hp)))
-        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch)
+        key = loss_key(_seed_key(hp[grid_lib.SEED]), step) if calls.wants_key else None
+        (loss, (aux, new_model_state)), grads = jax.value_and_grad(calls.loss, has_aux=True)(
+            params, model_state, batch, key)
         updates, new_opt = tx.update(grads, opt, params, value=loss)
         new_params = optax.apply_updates(params, updates)
         grad_norm = optax.tree.norm(grads)
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(optax.tree.norm(new_params))
+        if calls.wants_state:
+            finite = finite & float_leaves_finite(new_model_state)
         active = step < total  # the last call may run past the end: those steps change nothing
         ok = alive & finite
         take = ok & active
         new_carry = dict(params=_tree_where(take, new_params, params), opt=_tree_where(take, new_opt, opt),
                          alive=jnp.where(active, ok, alive),
                          diverged_at=jnp.where(active & alive & ~finite, step, carry["diverged_at"]))
+        if calls.wants_state:
+            new_carry["model_state"] = _tree_where(take, new_model_state, model_state)
         shown = alive & active
         nan = jnp.float32(jnp.nan)
         metrics = {"loss": loss, "grad_norm": grad_norm, **(_lr.rates(new_opt) or {}), **aux}
@@ -361,55 +353,112 @@ def _build_call(plan: _Plan, task: Task, optimizer: Callable) -> Any:
         metrics["alive"] = new_carry["alive"]
         return new_carry, metrics
 
+    return train_step
+
+
+def _steps_of_one(plan: _Plan, calls: Calls, optimizer: Callable, g: int) -> Callable:
+    """``(carry, hp, batches, start) -> (carry, metrics [k])``: ``steps_per_call`` steps of one config, its batch
+    of each step made from its own seed (device data) or taken from the stacked host batches ``[k, seed, ...]``."""
+    train_step = _train_step(plan, calls, optimizer, g)
+    make_batch = calls.task.data
+
+    def one(carry, hp, batches, start):
+        data_key = jax.random.fold_in(_seed_key(hp[grid_lib.SEED]), DATA_FOLD) if make_batch is not None else None
+
+        def body(carry, k):
+            if make_batch is not None:
+                batch = make_batch(start + k, data_key)
+            else:
+                batch = jax.tree.map(lambda b: b[k, hp["_seed_index"]], batches)
+            return train_step(carry, hp, batch, start + k)
+
+        return jax.lax.scan(body, carry, jnp.arange(plan.steps_per_call))
+
+    return one
+
+
+def _build_call(plan: _Plan, calls: Calls, optimizer: Callable) -> Any:
+    """vmap / map: ``(states, hps, data, start) -> (states, metrics)``: ``steps_per_call`` training steps of every
+    config of every group in one program."""
+    k_steps = plan.steps_per_call
+
     def group_call(g: int):
+        train_step = _train_step(plan, calls, optimizer, g)
+
         def one(carry, hp, batches, start):
             def body(carry, k):
                 batch = jax.tree.map(lambda b: b[k, hp["_seed_index"]], batches)
-                return train_step(carry, hp, batch, start + k, g)
+                return train_step(carry, hp, batch, start + k)
 
-            carry, metrics = jax.lax.scan(body, carry, jnp.arange(k_steps))
-            return carry, metrics
+            return jax.lax.scan(body, carry, jnp.arange(k_steps))
 
         n_local = len(plan.padded[g]) // plan.devices
 
         def local(carry, hp, batches, start):  # batches and start are the same for every config
             return _per_device(plan, lambda c, h: one(c, h, batches, start), n_local)(carry, hp)
 
-        return jax.shard_map(local, mesh=plan.mesh, in_specs=(P(AXIS), P(AXIS), P(), P()),
-                             out_specs=(P(AXIS), P(AXIS)))
+        return _shard_map(plan, local, (P(AXIS), P(AXIS), P(), P()), (P(AXIS), P(AXIS)))
 
-    calls = [group_call(g) for g in range(len(plan.grid.groups))]
+    group_calls = [group_call(g) for g in range(len(plan.grid.groups))]
+    make_batch = calls.task.data
 
-    make_batch = task.data
-
-    def call(states, hps, data, start):
+    def sweep_train(states, hps, data, start):
         if make_batch is not None:  # data = the unique seeds; their batches are made here, on the device
-            keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(data)
+            keys = jax.vmap(lambda s: jax.random.fold_in(_seed_key(s), DATA_FOLD))(data)
             steps = start + jnp.arange(k_steps)
             batches = jax.vmap(lambda s: jax.vmap(lambda key: make_batch(s, key))(keys))(steps)
         else:
             batches = data
-        out = [f(st, hp, batches, start) for f, st, hp in zip(calls, states, hps, strict=True)]
+        out = [f(st, hp, batches, start) for f, st, hp in zip(group_calls, states, hps, strict=True)]
         return tuple(o[0] for o in out), tuple(o[1] for o in out)
 
-    return jax.jit(call, donate_argnums=0)
+    return jax.jit(sweep_train, donate_argnums=0)
 
 
-def _build_eval(plan: _Plan, task: Task) -> Any:
-    """params per group -> {metric: value} per group."""
-    if task.eval is None and task.eval_batches is None:
+def _build_loop_call(plan: _Plan, calls: Calls, optimizer: Callable, g: int) -> Any:
+    """loop: ``(state, hp, data, start, j) -> (state, metrics)``: ``steps_per_call`` steps of the ``j``-th chunk of
+    configs (``chunk_size``, default 1) of every device's share of group ``g``, updated in place (the state is
+    donated). The host calls it for j = 0, 1, ...: one compiled program for every chunk."""
+    chunk = plan.chunk_size or 1
+    one = _steps_of_one(plan, calls, optimizer, g)
+    run_chunk = one if chunk == 1 else jax.vmap(one, in_axes=(0, 0, None, None))
+
+    def sweep_train(block, hp_block, data, start, j):
+        rows = j * chunk
+
+        def cut(a):
+            part = jax.lax.dynamic_slice_in_dim(a, rows, chunk, axis=0)
+            return part[0] if chunk == 1 else part
+
+        carry, metrics = run_chunk(jax.tree.map(cut, block), jax.tree.map(cut, hp_block), data, start)
+
+        def put(a, c):
+            return jax.lax.dynamic_update_slice_in_dim(a, c[None] if chunk == 1 else c, rows, axis=0)
+
+        block = jax.tree.map(put, block, carry)
+        metrics = jax.tree.map(lambda m: m[None] if chunk == 1 else m, metrics)  # [chunk, k]
+        return block, metrics
+
+    sharded = _shard_map(plan, sweep_train, (P(AXIS), P(AXIS), P(), P(), P()), (P(AXIS), P(AXIS)))
+    return jax.jit(sharded, donate_argnums=0)
+
+
+def _build_eval(plan: _Plan, calls: Calls) -> Any:
+    """(params, model state) per group -> {metric: value} per group."""
+    if not calls.has_eval:
         return None
+    task = calls.task
     if task.eval is not None:
-        evaluate = lambda params: {k: jnp.asarray(v, jnp.float32) for k, v in task.eval(params).items()}  # noqa: E731
+        evaluate = calls.evaluate
     else:
-        loss_fn = _loss_with_aux(task.loss)
         # a list is a list of batches; anything else (an array, a tuple (x, y), a dict) is one batch
         batches = task.eval_batches if isinstance(task.eval_batches, list) else [task.eval_batches]
         stacked = jax.tree.map(lambda *b: np.stack([np.asarray(x) for x in b]), *batches)
+        eval_key = jax.random.key(0)
 
-        def evaluate(params):
+        def evaluate(params, model_state):
             def one_batch(batch):
-                loss, aux = loss_fn(params, batch)
+                loss, (aux, _) = calls.loss(params, model_state, batch, eval_key)
                 return {"loss": loss, **aux}
 
             out = jax.lax.map(one_batch, stacked)
@@ -417,10 +466,13 @@ def _build_eval(plan: _Plan, task: Task) -> Any:
 
     def group_eval(g: int):
         n_local = len(plan.padded[g]) // plan.devices
-        return _sharded(plan, _per_device(plan, evaluate, n_local), 1)
+        return _sharded(plan, _per_device(plan, evaluate, n_local), 2)
 
     evals = [group_eval(g) for g in range(len(plan.grid.groups))]
-    return jax.jit(lambda params: tuple(f(p) for f, p in zip(evals, params, strict=True)))
+    def sweep_eval(params, states):
+        return tuple(f(p, s) for f, p, s in zip(evals, params, states, strict=True))
+
+    return jax.jit(sweep_eval)
 
 
 # ------------------------------------------------------------------------------------------------- the state
@@ -430,7 +482,16 @@ def _init_source(task: Task, plan: _Plan):
     """What the initialisation program starts from: the unique seeds (uint32), or for a host ``init(seed)`` the
     parameters of each unique seed, stacked on a leading axis."""
     if task.host_init:
-        trees = [task.init(int(s)) for s in plan.unique_seeds]
+        trees = []
+        for s in plan.unique_seeds:
+            try:
+                trees.append(task.init(int(s)))
+            except Exception as e:  # noqa: BLE001 - any failure of the user's init gets the rule in one line
+                raise ValueError(
+                    f"Task.init(seed) failed with the integer seed {int(s)} ({type(e).__name__}: "
+                    f"{str(e).splitlines()[0] if str(e) else ''}): a parameter named 'seed' makes init a host "
+                    "initialiser that gets the config's integer seed; to get a JAX key, name it key: "
+                    "init(key)") from None
         return jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *trees)
     return np.asarray(plan.unique_seeds, np.uint32)
 
@@ -532,6 +593,8 @@ def run(
     progress: bool = True,
     callback: Callable[[int, Mapping[str, np.ndarray]], Any] | None = None,
     record: Iterable[str] | Callable[[Any], Mapping[str, Any]] = (),
+    keep: str | None = None,
+    plain: Iterable[str] = (),
 ) -> SweepResult:
     """Trains every config of ``grid`` for ``steps`` steps, all in one compiled program; returns a ``SweepResult``.
 
@@ -583,22 +646,98 @@ def run(
         raise ValueError(f"optimizer must be a function hp -> GradientTransformation, got {optimizer!r}")
     if callback is not None and not callable(callback):
         raise ValueError(f"callback must be a function, got {callback!r}")
+    if keep not in KEEP:
+        raise ValueError(f"keep must be one of {list(KEEP)}, got {keep!r}")
+    calls = Calls(task)
     checkpoint_dir = check_directory("checkpoint_dir", checkpoint_dir)
     out_dir = check_directory("out_dir", out_dir)
-    g = grid_lib.build(grid, steps, static=static, durations=durations)
+    g = grid_lib.build(grid, steps, static=static, durations=durations, plain=plain)
     grid_lib.check_factory(g, optimizer)
     plan = _plan(task, g, steps, eval_every=eval_every, steps_per_call=steps_per_call,
                  checkpoint_every=checkpoint_every, strategy=strategy, chunk_size=chunk_size, devices=devices,
                  record=record)
-    saver = _checkpoint.Saver(checkpoint_dir, plan.fingerprint(task)) if checkpoint_dir else None
-    return _Runner(task, optimizer, plan, saver, out_dir, progress, callback, wall0).run()
+    source = _init_source(task, plan)
+    traced = _preflight.check_and_fingerprint(
+        grid=g, calls=calls, optimizer=optimizer, host_source=source, seed=int(plan.unique_seeds[0]),
+        hyperparams=lambda group, hp: _hyperparams(plan, group, hp),
+        train_step=lambda group: _train_step(plan, calls, optimizer, group), fingerprint=checkpoint_dir is not None)
+    fingerprint = {**plan.fingerprint(task), **traced}
+    saver = _checkpoint.Saver(checkpoint_dir, fingerprint, _preflight.MEANING) if checkpoint_dir else None
+    return _Runner(task, optimizer, plan, saver, out_dir, progress, callback, wall0, calls=calls, keep=keep,
+                   source=source).run()
+
+
+def _eval_args(states) -> tuple[tuple, tuple]:
+    """(params per group, model state per group ({} without)) for the evaluation program."""
+    return tuple(s["params"] for s in states), tuple(s.get("model_state", {}) for s in states)
+
+
+class _Training:
+    """``(states, hps, data, start) -> (states, metrics)`` and ``to_host(metrics)``: per group
+    ``{name: [padded configs, k]}`` on the host."""
+
+    def __call__(self, states, hps, data, start):  # pragma: no cover - an interface
+        raise NotImplementedError
+
+    def to_host(self, metrics) -> list[dict[str, np.ndarray]]:  # pragma: no cover
+        raise NotImplementedError
+
+
+class _BatchedTraining(_Training):
+    """vmap / map: every config of every group in one device call."""
+
+    def __init__(self, executable):
+        self.executable = executable
+
+    def __call__(self, states, hps, data, start):
+        return self.executable(states, hps, data, start)
+
+    def to_host(self, metrics):
+        return list(_to_host(metrics))
+
+
+class _LoopTraining(_Training):
+    """loop: per group, one device call per chunk of configs (the same compiled program for every chunk), all
+    dispatched before any result is read back."""
+
+    def __init__(self, plan: _Plan, executables: list):
+        self.plan, self.executables = plan, executables
+        self.chunk = plan.chunk_size or 1
+
+    def __call__(self, states, hps, data, start):
+        new_states, metrics = [], []
+        for g, (run_chunk, state, hp) in enumerate(zip(self.executables, states, hps, strict=True)):
+            n_chunks = len(self.plan.padded[g]) // self.plan.devices // self.chunk
+            parts = []
+            for j in range(n_chunks):
+                state, m = run_chunk(state, hp, data, start, jnp.int32(j))
+                parts.append(m)
+            new_states.append(state)
+            metrics.append(parts)
+        return tuple(new_states), metrics
+
+    def to_host(self, metrics):
+        """Chunk j of device d holds the configs ``d * n_local + j * chunk + (0 .. chunk-1)`` of its group."""
+        out = []
+        n_dev, c = self.plan.devices, self.chunk
+        for parts in _to_host(metrics):
+            group = {}
+            for name in parts[0]:
+                a = np.stack([np.asarray(p[name]) for p in parts])  # [chunks, devices * chunk, k]
+                a = a.reshape(len(parts), n_dev, c, -1).transpose(1, 0, 2, 3)
+                group[name] = a.reshape(n_dev * len(parts) * c, -1)
+            out.append(group)
+        return out
 
 
 class _Runner:
     """The host loop of one ``run``: state on the devices, curves on the host."""
 
-    def __init__(self, task, optimizer, plan: _Plan, saver, out_dir, progress, callback, wall0):
+    def __init__(self, task, optimizer, plan: _Plan, saver, out_dir, progress, callback, wall0, calls=None,
+                 keep=None, source=None):
         self.task, self.optimizer, self.plan = task, optimizer, plan
+        self.calls = calls if calls is not None else Calls(task)
+        self.keep, self.source = keep, source
         self.saver, self.out_dir, self.progress, self.callback = saver, out_dir, progress, callback
         self.wall0 = wall0
         self.timing = dict(init_s=0.0, compile_s=0.0, train_s=0.0, eval_s=0.0, checkpoint_s=0.0)
@@ -637,7 +776,7 @@ class _Runner:
         if eval_exec is None or step not in self.plan.eval_steps or step in self.eval_done:
             return
         t0 = time.perf_counter()
-        out = _to_host(eval_exec(tuple(s["params"] for s in states)))
+        out = _to_host(eval_exec(*_eval_args(states)))
         n, j = len(self.plan.grid), self.plan.eval_steps.index(step)
         for g, metrics in enumerate(out):
             real = self.plan.grid.groups[g].index
@@ -663,8 +802,8 @@ class _Runner:
         hps = [_hp_arrays(plan, g) for g in range(len(plan.grid.groups))]
         seed_index = tuple(hp["_seed_index"] for hp in hps)
         self.hps = tuple(jax.device_put(hp, shard) for hp in hps)
-        init_fn = _build_init(plan, task, self.optimizer)
-        source = _init_source(task, plan)
+        init_fn = _build_init(plan, self.calls, self.optimizer)
+        source = self.source if self.source is not None else _init_source(task, plan)
         # The state's shapes, without computing it: the training program compiles from them while the initial
         # state is computed (two compiles at once on two cores), or they guide a checkpoint's restore.
         abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=shard),
@@ -688,7 +827,7 @@ class _Runner:
                 states = init_fn(source, seed_index, self.hps)
                 jax.block_until_ready(states)
                 self.timing["init_s"] = time.perf_counter() - t0
-            call_exec, eval_exec = compiled.result()
+            train, eval_exec = compiled.result()
         self._evaluate(eval_exec, states, self.step)
 
         bar = _progress_bar(plan.steps, self.step, self.progress and jax.process_index() == 0, task.name)
@@ -697,10 +836,10 @@ class _Runner:
             while self.step < plan.steps and interrupt.signal is None:
                 start, k = self.step, plan.steps_per_call
                 t0 = time.perf_counter()
-                states, metrics = call_exec(states, self.hps, data_arg, jnp.int32(start))
+                states, metrics = train(states, self.hps, data_arg, jnp.int32(start))
                 if host_batches is not None and start + k < plan.steps:  # the next call's batches, while this runs
                     data_arg = jax.device_put(host_batches.take(k, plan.steps - start - k), replicated)
-                metrics = _to_host(metrics)
+                metrics = train.to_host(metrics)
                 self.timing["train_s"] += time.perf_counter() - t0
                 self.step = min(start + k, plan.steps)
                 call = self._record(metrics, start)
@@ -718,6 +857,8 @@ class _Runner:
         if bar is not None:
             bar.close()
         result = self._result(interrupted)
+        if self.keep is not None:
+            result.kept = self._kept(states, result)
         if self.out_dir is not None and jax.process_index() == 0:
             result.write(self.out_dir)
         if interrupted:
@@ -725,18 +866,56 @@ class _Runner:
         return result
 
     def _compile(self, abstract, data_arg):
-        """The training program and the evaluation program, compiled from the state's shapes."""
+        """The training program(s) and the evaluation program, compiled from the state's shapes."""
         t0 = time.perf_counter()
-        call_exec = _build_call(self.plan, self.task, self.optimizer).lower(abstract, self.hps, data_arg,
-                                                                            jnp.int32(self.step)).compile()
+        plan, start = self.plan, jnp.int32(self.step)
+        if plan.strategy == "loop":
+            execs = [_build_loop_call(plan, self.calls, self.optimizer, g).lower(
+                st, hp, data_arg, start, jnp.int32(0)).compile() for g, (st, hp) in enumerate(
+                    zip(abstract, self.hps, strict=True))]
+            train: _Training = _LoopTraining(plan, execs)
+        else:
+            train = _BatchedTraining(_build_call(plan, self.calls, self.optimizer).lower(
+                abstract, self.hps, data_arg, start).compile())
         self.timing["compile_s"] = time.perf_counter() - t0
-        eval_fn = _build_eval(self.plan, self.task)
+        eval_fn = _build_eval(plan, self.calls)
         eval_exec = None
         if eval_fn is not None:
             t0 = time.perf_counter()
-            eval_exec = eval_fn.lower(tuple(s["params"] for s in abstract)).compile()
+            eval_exec = eval_fn.lower(*_eval_args(abstract)).compile()
             self.timing["eval_compile_s"] = time.perf_counter() - t0
-        return call_exec, eval_exec
+        return train, eval_exec
+
+    def _kept(self, states, result: SweepResult) -> dict[str, Any]:
+        """The final parameters (and model state) of the recommended setting's best seed (``keep="best"``) or of
+        every config (``"all"``), on the host, stacked over the kept configs in grid order."""
+        if self.keep == "all":
+            index = list(range(len(self.plan.grid)))
+        else:
+            rec = result.recommend()
+            if rec is None:
+                return dict(index=[], params=None, model_state=None)
+            members = [i for i in range(len(result)) if dict(zip(result.setting_axes, result.setting_of(i),
+                                                                     strict=True)) == rec["setting"]]
+            final = result.final_loss[members]
+            index = [members[int(np.nanargmin(final))]]
+        trees: dict[str, list[tuple[int, Any]]] = {"params": [], "model_state": []}
+        for g, state in enumerate(states):
+            wanted = [i for i in index if i in set(self.plan.grid.groups[g].index.tolist())]
+            if not wanted:
+                continue
+            rows = [int(np.flatnonzero(self.plan.padded[g] == i)[0]) for i in wanted]
+            host = _to_host({"params": state["params"], "model_state": state.get("model_state", {})})
+            for name in trees:
+                trees[name] += [(i, jax.tree.map(lambda a, r=r: np.asarray(a)[r], host[name]))
+                                for i, r in zip(wanted, rows, strict=True)]
+        out: dict[str, Any] = dict(index=index)
+        for name, pairs in trees.items():
+            pairs.sort(key=lambda p: p[0])
+            out[name] = jax.tree.map(lambda *xs: np.stack(xs), *[t for _, t in pairs])
+        if not self.calls.wants_state:
+            out["model_state"] = None
+        return out
 
     def _save(self, states) -> None:
         t0 = time.perf_counter()
@@ -776,7 +955,8 @@ class _Runner:
             eval={k: v[:, cols].copy() for k, v in self.eval.items()},
             diverged_step=self.diverged_at.copy(),
             task=dict(name=self.task.name, baseline_loss=self.task.baseline_loss, **dict(self.task.info)),
-            settings=dict(steps_per_call=plan.steps_per_call, strategy=plan.strategy, chunk_size=plan.chunk_size,
+            settings=dict(steps_per_call=plan.steps_per_call, strategy=plan.strategy,
+                          strategy_reason=plan.strategy_reason, chunk_size=plan.chunk_size,
                           devices=plan.devices, backend=jax.default_backend(), processes=jax.process_count(),
                           eval_steps=plan.eval_steps),
             timing=dict(self.timing),

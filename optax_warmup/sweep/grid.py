@@ -8,6 +8,12 @@ Axes and what the optimizer factory receives for them:
   (``optax_warmup._duration``): ``20`` steps, ``0.1`` or ``"10%"`` of the run; it arrives as int32 steps.
 * a **static** axis (strings, bools, ``None``, or a name in ``static=``) arrives as the Python value. Configs are
   grouped by their static values; each group builds its own optimizer inside the one compiled program.
+* a **plain** axis (named in ``plain=``) is numeric and skips the two name rules below.
+* an axis whose name contains ``warmup`` and that is not a duration is refused when it holds a fraction below 1
+  (``warmup=[0, 0.25]``: a quarter of the run, or a quarter of a step?): name it ``*_steps`` or list it in
+  ``durations=`` for a fraction of the run, or in ``plain=``.
+* a learning-rate axis (``peak_value``, ``learning_rate``, ``lr``, ``init_value``, ``end_value``, ``*_lr``, ...)
+  refuses negative values; every numeric axis refuses NaN and infinities.
 * ``seed`` (whole numbers >= 0) selects the random stream of ``init`` and ``data``: configs with the same seed
   start from the same parameters and see the same batches. The factory may read it (int32) but need not.
 """
@@ -118,13 +124,16 @@ def expand(grid: Mapping[str, Iterable] | Sequence[Mapping[str, Any]]) -> list[d
 
 
 def build(grid: Mapping[str, Iterable] | Sequence[Mapping[str, Any]], steps: int, *,
-          static: Iterable[str] = (), durations: Iterable[str] = ()) -> Grid:
+          static: Iterable[str] = (), durations: Iterable[str] = (), plain: Iterable[str] = ()) -> Grid:
     """Expands and checks a grid (see the module docstring). Raises ``ValueError`` naming the axis."""
     given = expand(grid)
     names = list(given[0])
-    static_names, duration_names = set(static), set(durations)
-    for n in (static_names | duration_names) - set(names):
-        raise ValueError(f"axis {n!r} is named in static= or durations= but is not in the grid (axes: {names})")
+    static_names, duration_names, plain_names = set(static), set(durations), set(plain)
+    for n in (static_names | duration_names | plain_names) - set(names):
+        raise ValueError(f"axis {n!r} is named in static=, durations= or plain= but is not in the grid "
+                         f"(axes: {names})")
+    for n in sorted((static_names & duration_names) | (static_names & plain_names) | (duration_names & plain_names)):
+        raise ValueError(f"axis {n!r} is named in more than one of static=, durations= and plain=")
     axes = {n: list(dict.fromkeys(_hashable(n, c[n]) for c in given)) for n in names}
     numeric, kinds = [], {}
     for n in names:
@@ -136,7 +145,7 @@ def build(grid: Mapping[str, Iterable] | Sequence[Mapping[str, Any]], steps: int
             kinds[n] = "seed"
         elif n in static_names:
             kinds[n] = "static"
-        elif n in duration_names or n.endswith("_steps"):
+        elif n in duration_names or (n.endswith("_steps") and n not in plain_names):
             kinds[n] = "duration"
         elif all(_is_number(v) for v in values):
             kinds[n] = "numeric"
@@ -148,6 +157,9 @@ def build(grid: Mapping[str, Iterable] | Sequence[Mapping[str, Any]], steps: int
             kinds[n] = "static"
         if kinds[n] in ("numeric", "duration"):
             numeric.append(n)
+        if kinds[n] == "numeric" and n not in plain_names:
+            _check_ambiguous_warmup(n, values)
+            _check_learning_rate(n, values)
     configs = []
     for c in given:
         resolved = {}
@@ -172,6 +184,31 @@ def build(grid: Mapping[str, Iterable] | Sequence[Mapping[str, Any]], steps: int
                 durations=tuple(n for n in names if kinds[n] == "duration"),
                 seeds=np.asarray([c.get(SEED, 0) for c in configs], np.int64),
                 groups=[Group(k, np.asarray(v)) for k, v in groups.items()])
+
+
+LEARNING_RATE_NAMES = ("peak_value", "learning_rate", "lr", "init_value", "end_value", "peak_lr", "max_lr",
+                       "base_lr", "min_lr")
+
+
+def _check_ambiguous_warmup(name: str, values: list) -> None:
+    """An axis named like a warmup, not a duration (``*_steps``), with fractions below 1: steps or a fraction?"""
+    if "warmup" not in name.lower():
+        return
+    fractions = [v for v in values if 0 < float(v) < 1]
+    if fractions:
+        raise ValueError(f"axis {name!r} holds {fractions[0]!r}: a fraction of the run or {fractions[0]!r} steps? "
+                         f"Name it {name}_steps or list it in durations= to read fractions of steps, or list it "
+                         f"in plain= to pass the numbers as they are")
+
+
+def _check_learning_rate(name: str, values: list) -> None:
+    """A learning-rate axis (by its name) takes no negative value: a negative rate climbs the loss."""
+    lowered = name.lower()
+    if lowered in LEARNING_RATE_NAMES or lowered.endswith(("_lr", "learning_rate")):
+        bad = [v for v in values if float(v) < 0]
+        if bad:
+            raise ValueError(f"axis {name!r}: a learning rate must be >= 0, got {bad[0]!r} (list the axis in plain= "
+                             f"if it is not a learning rate)")
 
 
 def _hashable(name: str, v: Any) -> Any:
@@ -216,15 +253,30 @@ def check_factory(grid: Grid, factory: Callable[[Mapping[str, Any]], Any], name:
         seen.add(key)
         hp = _Reads(c)
         try:
-            factory(hp)
+            tx = factory(hp)
         except KeyError as e:
             raise ValueError(f"{name}(hp) reads hp[{e.args[0]!r}], which is no axis of the grid "
                              f"(axes: {list(grid.axes)})") from None
         except (ValueError, TypeError) as e:
             setting = ", ".join(f"{k}={grid.given[i][k]!r}" for k in grid.settings)
             raise ValueError(f"{name}(hp) fails for config {i} ({setting}): {e}") from None
+        _check_transformation(name, tx)
         read |= hp.read
     unread = [a for a in grid.axes if a != SEED and a not in read]
     if unread:
         raise ValueError(f"axis {unread[0]!r} is never read by {name}(hp): every axis but 'seed' must change the "
                          f"optimizer (check its spelling; axes read: {sorted(read)})")
+
+
+def _check_transformation(name: str, tx: Any) -> None:
+    """The factory must return an optimizer (an ``optax.GradientTransformation``): ``init`` and ``update``."""
+    if callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None)):
+        return
+    what = type(tx).__name__
+    if callable(tx):
+        hint = (f" ({what} is callable: if it is a schedule, pass it as the learning rate, e.g. "
+                "optax.adamw(learning_rate=schedule))")
+    else:
+        hint = ""
+    raise ValueError(f"{name}(hp) must return an optax.GradientTransformation (with init and update), got "
+                     f"{what}{hint}")

@@ -23,6 +23,7 @@ from optax_warmup._numeric import quiet_nan
 
 SEED = "seed"
 FORMAT = "optax_warmup.sweep/1"
+PARAMS_DIR = "params"  # write(): the kept trained parameters, an Orbax checkpoint beside results.json
 EARLY_FRACTION = 0.2  # early-spike metrics look at the first 20% of steps
 LATE_FRACTION = 0.1  # "late in training": the last 10% of steps
 BASELINE_MARGIN = 0.05  # "at the baseline loss" is within this of it; "stuck" is improving by less
@@ -79,6 +80,46 @@ class SweepResult:
     settings: dict[str, Any] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
     interrupted: str | None = None
+    kept: dict[str, Any] | None = None  # run(keep=...): {"index", "params", "model_state"}, stacked over index
+
+    # -- the trained models ----------------------------------------------------------------------------------
+
+    def params_of(self, i: int) -> Any:
+        """Config ``i``'s final parameters, as its ``init`` returned them: ``params``, or ``(params, model_state)``
+        for a task with model state. Needs ``run(..., keep="all")`` (or ``"best"`` for the kept config)."""
+        if self.kept is None:
+            raise ValueError("no trained parameters were kept: run the sweep with keep='best' or keep='all'")
+        index = list(self.kept["index"])
+        if i not in index:
+            raise ValueError(f"config {i} was not kept (kept: {index}); use keep='all' to keep every config")
+        row = index.index(i)
+        params = _tree_row(self.kept["params"], row)
+        if self.kept.get("model_state") is None:
+            return params
+        return params, _tree_row(self.kept["model_state"], row)
+
+    @property
+    def best_index(self) -> int:
+        """The config whose parameters ``best_params`` are: of the recommended setting, the seed with the lowest
+        final loss."""
+        if self.kept is None:
+            raise ValueError("no trained parameters were kept: run the sweep with keep='best' or keep='all'")
+        if len(self.kept["index"]) == 1:
+            return int(self.kept["index"][0])
+        rec = self.recommend()
+        if rec is None:
+            raise ValueError("no recommendation (every setting diverged), so no best config")
+        members = [i for i in range(len(self)) if dict(zip(self.setting_axes, self.setting_of(i), strict=True))
+                   == rec["setting"]]
+        return members[int(np.nanargmin(self.final_loss[members]))]
+
+    @property
+    def best_params(self) -> Any:
+        """The recommended config's trained model: its final ``params`` (``(params, model_state)`` with model
+        state). Needs ``run(..., keep="best")`` or ``keep="all"``."""
+        if self.kept is not None and not len(self.kept["index"]):
+            raise ValueError("no recommendation (every setting diverged), so no parameters were kept")
+        return self.params_of(self.best_index)
 
     # -- per config ------------------------------------------------------------------------------------------
 
@@ -356,6 +397,8 @@ class SweepResult:
             f.write(self.table() + "\n")
         if self.completed_steps > 0:
             paths.update(self.plot(out_dir))
+        if self.kept is not None and len(self.kept["index"]):
+            paths["params"] = _save_params(os.path.join(out_dir, PARAMS_DIR), self.kept)
         return paths
 
 
@@ -373,12 +416,48 @@ def _jsonable(x):
     return x
 
 
+def _tree_row(tree: Any, row: int) -> Any:
+    import jax
+
+    return jax.tree.map(lambda a: np.asarray(a)[row], tree)
+
+
+def _save_params(path: str, kept: Mapping[str, Any]) -> str:
+    """The kept configs' parameters (and model states) with Orbax, beside ``results.json``."""
+    from optax_warmup._extras import require
+
+    ocp = require("orbax.checkpoint", "sweep", "keep")
+    path = os.path.abspath(path)
+    tree = {"index": np.asarray(kept["index"], np.int64), "params": kept["params"]}
+    if kept.get("model_state") is not None:
+        tree["model_state"] = kept["model_state"]
+    with ocp.PyTreeCheckpointer() as checkpointer:
+        checkpointer.save(path, tree, force=True)
+    return path
+
+
+def _load_params(path: str) -> dict[str, Any] | None:
+    if not os.path.isdir(path):
+        return None
+    from optax_warmup._extras import require
+
+    ocp = require("orbax.checkpoint", "sweep", "keep")
+    with ocp.PyTreeCheckpointer() as checkpointer:
+        tree = checkpointer.restore(os.path.abspath(path))
+    import jax
+
+    tree = jax.tree.map(np.asarray, tree)
+    return dict(index=[int(i) for i in tree["index"]], params=tree["params"],
+                model_state=tree.get("model_state"))
+
+
 def _array(rows: Sequence, dtype=np.float32) -> np.ndarray:
     return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype)
 
 
 def load(path: str | os.PathLike) -> SweepResult:
-    """Reads a ``results.json`` written by ``SweepResult.to_json`` / ``write`` back into a ``SweepResult``."""
+    """Reads a ``results.json`` written by ``SweepResult.to_json`` / ``write`` back into a ``SweepResult``, with the
+    trained parameters that ``write`` saved beside it (``run(keep=...)``) in ``kept``."""
     with open(path) as f:
         saved = json.load(f)
     if saved.get("format") != FORMAT:
@@ -394,4 +473,5 @@ def load(path: str | os.PathLike) -> SweepResult:
         alive=alive, eval_steps=saved["eval_steps"],
         eval={k: _array(v).reshape(n, len(saved["eval_steps"])) for k, v in saved["eval"].items()},
         diverged_step=diverged, task=saved["task"], settings=saved["settings"], timing=saved["timing"],
-        interrupted=saved["interrupted"])
+        interrupted=saved["interrupted"],
+        kept=_load_params(os.path.join(os.path.dirname(os.path.abspath(path)), PARAMS_DIR)))
