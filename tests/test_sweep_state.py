@@ -371,3 +371,34 @@ def test_two_processes_of_two_devices_equal_one_process_of_four(tmp_path):
     # the loop strategy runs every config with the same one-config program: equal bit for bit
     np.testing.assert_array_equal(multi["loss"], one["loss"])
     np.testing.assert_array_equal(multi["eval_loss"], one["eval_loss"])
+
+
+def test_the_compilation_cache_serves_a_rerun(tmp_path):
+    from jax.experimental.compilation_cache import compilation_cache
+
+    grid = {"peak_value": [1e-2], "warmup_steps": [0]}
+    first = sweep.run(T.device_task(), T.adamw, T.STEPS, grid, progress=False, compilation_cache=tmp_path)
+    stored = sorted(p.name for p in tmp_path.iterdir())
+    assert any(name.startswith("jit_sweep_train") for name in stored), stored
+    jax.clear_caches()  # a new process would start without the in-memory cache
+    compilation_cache.reset_cache()
+    hits: list = []
+    monitoring.register_event_listener(lambda name, **kw: hits.append(name) if name.endswith("cache_hits") else None)
+    again = sweep.run(T.device_task(), T.adamw, T.STEPS, grid, progress=False, compilation_cache=tmp_path)
+    assert len(hits) >= 2  # the initialisation and the training programs were loaded, not compiled
+    np.testing.assert_array_equal(again.curves["loss"], first.curves["loss"])
+
+
+def test_the_nnx_example_trains_its_batchnorm_statistics():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sweep_nnx", os.path.join(ROOT, "docs", "examples", "sweep_nnx.py"))
+    ex = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ex)
+    task = sweep.Task(init=ex.init, loss=ex.loss, data=ex.data, eval=ex.evaluate, model_state=True)
+    r = sweep.run(task, ex.optimizer, 30, {"peak_value": [3e-2], "warmup_steps": [0]}, keep="best", progress=False)
+    params, state = r.best_params
+    state0 = ex.init(jax.random.fold_in(jax.random.key(0), 0))[1]
+    mean, mean0 = (jax.tree.leaves(s["norm"]["mean"])[0] for s in (state, state0))
+    assert mean.shape == (64,) and not np.allclose(np.asarray(mean), np.asarray(mean0))
+    assert r.eval["loss"][0, -1] < r.eval["loss"][0, 0]

@@ -1,8 +1,9 @@
-"""Sweep the warmup of your own Flax NNX model: peak learning rate x warmup length x seed, one compiled program.
+"""Sweep the warmup of your own Flax NNX model with BatchNorm and Dropout: peak learning rate x warmup x seed.
 
-NNX modules are Python objects; the sweep engine trains pytrees. ``nnx.split`` turns a module into a graph
-definition (its structure, fixed) and a state (its arrays, a pytree), ``nnx.merge`` turns them back: the engine
-stacks and trains the states, the loss rebuilds the module from each one. Run: ``python docs/examples/sweep_nnx.py``.
+NNX modules are Python objects; the sweep engine trains pytrees. ``nnx.split(model, nnx.Param, ...)`` splits a
+module into its structure (fixed), its parameters (what the optimizer trains) and the rest (here BatchNorm's running
+statistics: the task's model state, carried per config, never decayed), and ``nnx.merge`` puts them back together
+inside the loss. Dropout gets the engine's key of each step. Run: ``python docs/examples/sweep_nnx.py``.
 """
 
 import jax
@@ -16,31 +17,44 @@ from optax_warmup import sweep
 STEPS = 200
 
 
-class MLP(nnx.Module):
+class Net(nnx.Module):
     def __init__(self, rngs: nnx.Rngs):
-        self.hidden = nnx.Linear(8, 32, rngs=rngs)
-        self.out = nnx.Linear(32, 1, rngs=rngs)
+        self.hidden = nnx.Linear(8, 64, rngs=rngs)
+        self.norm = nnx.BatchNorm(64, rngs=rngs)
+        self.drop = nnx.Dropout(0.1)
+        self.out = nnx.Linear(64, 1, rngs=rngs)
 
-    def __call__(self, x):
-        return self.out(nnx.gelu(self.hidden(x)))
-
-
-graphdef, _ = nnx.split(nnx.eval_shape(lambda: MLP(nnx.Rngs(0))))  # the structure, once
-
-
-def init(key):  # -> the model's state, a pytree of arrays
-    return nnx.split(MLP(nnx.Rngs(key)))[1]
+    def __call__(self, x, *, train: bool, key=None):
+        x = nnx.relu(self.norm(self.hidden(x), use_running_average=not train))
+        return self.out(self.drop(x, deterministic=not train, rngs=key))
 
 
-def loss(state, batch):
+graphdef, _, _ = nnx.split(nnx.eval_shape(lambda: Net(nnx.Rngs(0))), nnx.Param, ...)
+
+
+def init(key):  # -> (params, model_state)
+    _, params, rest = nnx.split(Net(nnx.Rngs(key)), nnx.Param, ...)
+    return params, rest
+
+
+def loss(params, batch, *, model_state, key):
     x, y = batch
-    model = nnx.merge(graphdef, state)
-    return jnp.mean((model(x) - y) ** 2)
+    model = nnx.merge(graphdef, params, model_state)
+    value = jnp.mean((model(x, train=True, key=key) - y) ** 2)
+    return value, {}, nnx.split(model, nnx.Param, ...)[2]  # the updated statistics
 
 
 def data(step, key):
     x = jax.random.normal(jax.random.fold_in(key, step), (64, 8))
     return x, jnp.sin(x[:, :1] * 2) + 0.5 * x[:, 1:2] ** 2
+
+
+x_val, y_val = data(0, jax.random.key(123))
+
+
+def evaluate(params, *, model_state):  # running statistics, no dropout
+    model = nnx.merge(graphdef, params, model_state)
+    return {"loss": jnp.mean((model(x_val, train=False) - y_val) ** 2)}
 
 
 def optimizer(hp):
@@ -49,8 +63,10 @@ def optimizer(hp):
 
 
 if __name__ == "__main__":
-    result = sweep.run(sweep.Task(init=init, loss=loss, data=data, name="nnx-mlp"), optimizer, STEPS,
-                       grid={"peak_value": [3e-3, 3e-2, 3e-1], "warmup_steps": [0, "10%"], "seed": [0, 1]})
+    task = sweep.Task(init=init, loss=loss, data=data, eval=evaluate, model_state=True, name="nnx-net")
+    grid = {"peak_value": [3e-3, 3e-2, 3e-1], "warmup_steps": [0, "10%"], "seed": [0, 1]}
+    result = sweep.run(task, optimizer, STEPS, grid, keep="best")
     print(result.table())
-    best = result.recommend()
-    print("best:", best["setting"], f"{best['mean']:.4f}")
+    params, model_state = result.best_params  # the trained model of the recommended setting
+    model = nnx.merge(graphdef, params, model_state)
+    print("held-out loss:", float(jnp.mean((model(x_val, train=False) - y_val) ** 2)))

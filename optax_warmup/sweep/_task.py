@@ -182,7 +182,9 @@ class Calls:
     def loss(self, params, model_state, batch, key):
         kwargs: dict[str, Any] = {}
         if self.wants_state:
-            kwargs["model_state"] = model_state
+            # rebuilt here, inside the gradient's trace: a framework whose variables remember the trace that made
+            # them (Flax NNX's BatchStat) can then update them in the loss
+            kwargs["model_state"] = jax.tree.map(lambda x: x, model_state)
         if self.wants_key:
             kwargs["key"] = key
         out = self.task.loss(params, batch, **kwargs)

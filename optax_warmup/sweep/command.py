@@ -189,9 +189,10 @@ def add_parser(sub) -> None:
     r.add_argument("--quick", action="store_true",
                    help="a smoke test: for bytelm 200 steps, d_model 32, warmups 0 and 25%% (20 models, under a "
                         "minute on 2 cores); for digits 150 steps, warmups 0 and 25%%, 2 seeds")
-    r.add_argument("--strategy", choices=("auto", "vmap", "map"),
-                   help="how each device runs its configs: vmap (batched) or map (a loop; also one compile); "
-                        "auto = map on CPU, vmap on accelerators (default)")
+    r.add_argument("--strategy", choices=("auto", "loop", "vmap", "map"),
+                   help="how each device runs its configs: loop (one device call per config, the host loops), "
+                        "vmap (batched) or map (a loop inside the program); auto = loop on CPU, vmap on "
+                        "accelerators (default)")
     r.add_argument("--chunk-size", type=_positive_int,
                    help="at most this many configs per device at once (bounds memory)")
     r.add_argument("--steps-per-call", type=_positive_int,
@@ -200,6 +201,11 @@ def add_parser(sub) -> None:
     r.add_argument("--out", default=os.path.join("runs", "sweep"), help="output directory (default runs/sweep)")
     r.add_argument("--checkpoint-dir", help="checkpoint the whole sweep here; the same command again resumes")
     r.add_argument("--checkpoint-every", type=_positive_int, help="steps between checkpoints (default: 10 calls)")
+    r.add_argument("--compilation-cache", default=os.path.join("runs", ".jax-cache"), metavar="DIR",
+                   help="JAX's persistent compilation cache: a rerun loads its programs instead of compiling "
+                        "them (default runs/.jax-cache)")
+    r.add_argument("--no-compilation-cache", dest="compilation_cache", action="store_const", const=None,
+                   help="compile every program afresh")
     r.add_argument("--compare-sequential", action="store_true",
                    help="also train the grid the Optax way, one compile and run per config, and compare times")
     r.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -281,6 +287,7 @@ def _main(args: argparse.Namespace, np) -> int:
     # Everything a user can get wrong is checked here, before the task loads its data or anything compiles.
     engine.check_directory("--out", args.out)
     engine.check_directory("--checkpoint-dir", args.checkpoint_dir)
+    engine.check_directory("--compilation-cache", args.compilation_cache)
     task, user_optimizer = tasks.resolve(s["task"], **s["options"])
     optimizer = user_optimizer or warmup_adamw(s["steps"], **s["optimizer"])
     if user_optimizer is not None and s["optimizer"]:
@@ -292,7 +299,8 @@ def _main(args: argparse.Namespace, np) -> int:
     result = engine.run(task, optimizer, s["steps"], axes, eval_every=args.eval_every,
                         steps_per_call=args.steps_per_call, strategy=strategy, chunk_size=args.chunk_size,
                         checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
-                        out_dir=args.out if main_process else None, progress=args.progress and main_process)
+                        out_dir=args.out if main_process else None, progress=args.progress and main_process,
+                        compilation_cache=args.compilation_cache)
     if result.interrupted:
         say(result.table())
         return 130 if result.interrupted == "SIGINT" else 143

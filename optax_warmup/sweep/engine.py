@@ -595,8 +595,10 @@ def run(
     record: Iterable[str] | Callable[[Any], Mapping[str, Any]] = (),
     keep: str | None = None,
     plain: Iterable[str] = (),
+    compilation_cache: str | os.PathLike | None = None,
 ) -> SweepResult:
-    """Trains every config of ``grid`` for ``steps`` steps, all in one compiled program; returns a ``SweepResult``.
+    """Trains every config of ``grid`` for ``steps`` steps, one compiled program per group of static values;
+    returns a ``SweepResult``.
 
     Args:
       task: the model, loss and data (``Task``).
@@ -612,7 +614,9 @@ def run(
       eval_every: evaluate every N steps (default: ten evaluations), and at step 0 and the end.
       steps_per_call: training steps per device call (default: the largest divisor of ``eval_every`` up to 10
         on CPU, 100 on accelerators). It must divide ``eval_every``.
-      strategy: ``"vmap"``, ``"map"`` or ``"auto"`` (map on CPU, vmap elsewhere): how a device runs its configs.
+      strategy: how a device runs its configs: ``"loop"`` (one device call per config, or per ``chunk_size``
+        configs, for ``steps_per_call`` steps; the host loops over them), ``"vmap"`` (all at once), ``"map"``
+        (``lax.map`` inside one call) or ``"auto"`` (loop on CPU, vmap elsewhere; ``result.settings`` says why).
       chunk_size: at most this many configs per device at once (vmapped within a chunk, looped over chunks):
         bounds memory when the grid does not fit.
       devices: the devices to shard the config axis over (default: all).
@@ -628,6 +632,13 @@ def run(
       record: values of the optimizer state to record as curves after every update, like ``lr``: names of its
         fields (or dict keys), found anywhere in the state (``record=("num_spikes",)`` for ``adaptive_warmup``;
         configs whose state has no such field read NaN), or a function ``opt_state -> {name: scalar}``.
+      keep: ``"best"`` keeps the final parameters (and model state) of the recommended setting's best seed,
+        ``"all"`` those of every config (``result.best_params``, ``result.params_of(i)``; ``result.write`` saves
+        them with Orbax); ``None`` keeps none.
+      plain: numeric axes to pass as they are, skipping the name rules (a ``*warmup*`` axis holding fractions, a
+        learning-rate axis refusing negative values).
+      compilation_cache: a directory for JAX's persistent compilation cache (set for the whole process): a rerun
+        loads its programs instead of compiling them.
 
     Returns:
       A ``SweepResult``. When interrupted, the partial result (``result.interrupted`` names the signal).
@@ -651,6 +662,7 @@ def run(
     calls = Calls(task)
     checkpoint_dir = check_directory("checkpoint_dir", checkpoint_dir)
     out_dir = check_directory("out_dir", out_dir)
+    cache_dir = check_directory("compilation_cache", compilation_cache)
     g = grid_lib.build(grid, steps, static=static, durations=durations, plain=plain)
     grid_lib.check_factory(g, optimizer)
     plan = _plan(task, g, steps, eval_every=eval_every, steps_per_call=steps_per_call,
@@ -663,8 +675,20 @@ def run(
         train_step=lambda group: _train_step(plan, calls, optimizer, group), fingerprint=checkpoint_dir is not None)
     fingerprint = {**plan.fingerprint(task), **traced}
     saver = _checkpoint.Saver(checkpoint_dir, fingerprint, _preflight.MEANING) if checkpoint_dir else None
+    if cache_dir is not None:
+        use_compilation_cache(cache_dir)
     return _Runner(task, optimizer, plan, saver, out_dir, progress, callback, wall0, calls=calls, keep=keep,
                    source=source).run()
+
+
+def use_compilation_cache(directory: str) -> None:
+    """JAX's persistent compilation cache in ``directory`` for this process: a program compiled once (here or in an
+    earlier run) is loaded instead of compiled again. Programs that compile in under 0.1 s are not stored."""
+    from jax.experimental.compilation_cache import compilation_cache
+
+    jax.config.update("jax_compilation_cache_dir", os.path.abspath(directory))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    compilation_cache.reset_cache()  # JAX decides at its first compile whether to use the cache: decide again
 
 
 def _eval_args(states) -> tuple[tuple, tuple]:
@@ -740,7 +764,7 @@ class _Runner:
         self.keep, self.source = keep, source
         self.saver, self.out_dir, self.progress, self.callback = saver, out_dir, progress, callback
         self.wall0 = wall0
-        self.timing = dict(init_s=0.0, compile_s=0.0, train_s=0.0, eval_s=0.0, checkpoint_s=0.0)
+        self.timing: dict[str, Any] = dict(init_s=0.0, compile_s=0.0, train_s=0.0, eval_s=0.0, checkpoint_s=0.0)
         n = len(plan.grid)
         self.curves: dict[str, np.ndarray] = {}
         self.alive_curve = np.ones((n, plan.steps), bool)
@@ -938,6 +962,8 @@ class _Runner:
     def _result(self, interrupted: str | None) -> SweepResult:
         plan = self.plan
         self.timing["total_s"] = time.perf_counter() - self.wall0
+        self.timing["strategy"] = plan.strategy
+        self.timing["strategy_reason"] = plan.strategy_reason
         done = self.step
         self.timing["step_s"] = self.timing["train_s"] / max(1, done)
         evals = [s for s in plan.eval_steps if s in self.eval_done]
