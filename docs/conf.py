@@ -14,7 +14,10 @@ DOCS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(DOCS)
 sys.path.insert(0, ROOT)  # the checkout's package, installed or not
 sys.path.insert(0, os.path.join(DOCS, "_ext"))
-os.environ.setdefault("MPLBACKEND", "Agg")
+# No MPLBACKEND here: the notebook's kernel inherits this environment, and on Agg its figures render nothing. The
+# gallery draws on Agg itself (optax_warmup.plotting.pyplot); the kernel gets ipykernel's inline backend.
+if os.environ.get("MPLBACKEND", "").lower() == "agg":
+    del os.environ["MPLBACKEND"]
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 from sphinx import addnodes  # noqa: E402
