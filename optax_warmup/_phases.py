@@ -805,9 +805,7 @@ def phase_schedule(phases: Sequence[Phase]) -> PhaseSchedule:
       v(c) = \mathrm{shape}_i\big(\tfrac{c - b_i}{L_i}\big) \text{ for } b_i \le c < b_i + L_i,
       \quad b_i = \textstyle\sum_{j<i} L_j
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
 
     Args:
       phases: ``Phase(length, start, end, shape="linear", param=1.0)`` tuples; every number may be traced.

@@ -378,7 +378,11 @@ def _array(rows: Sequence, dtype=np.float32) -> np.ndarray:
 
 
 def load(path: str | os.PathLike) -> SweepResult:
-    """Reads a ``results.json`` written by ``SweepResult.to_json`` / ``write`` back into a ``SweepResult``."""
+    """Reads a ``results.json`` written by ``SweepResult.to_json`` / ``write`` back into a ``SweepResult``.
+
+    Args:
+      path: the ``results.json`` file.
+    """
     with open(path) as f:
         saved = json.load(f)
     if saved.get("format") != FORMAT:
