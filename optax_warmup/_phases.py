@@ -176,6 +176,8 @@ class PhaseSchedule:
     # --- evaluation ----------------------------------------------------------------------------------------------
 
     def __call__(self, count: jax.typing.ArrayLike) -> jax.Array:
+        """The schedule's value at ``count`` (a number or an array of counts, traced or not), as a float array
+        shaped like ``count``."""
         dtype = N.float_dtype()
         if len(self) == 1 and not self.layers and self.base.kinds[0].startswith(FN):
             if _concrete(self.begins, self.base.origins) and self.base.origins[0] == 0:

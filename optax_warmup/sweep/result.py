@@ -109,7 +109,7 @@ class SweepResult:
 
     @property
     def initial_loss(self) -> np.ndarray:
-        """The loss before training: the step-0 evaluation, or the first training loss."""
+        """The loss before training (the step-0 evaluation, or the first training loss)."""
         if "loss" in self.eval and self.eval_steps and self.eval_steps[0] == 0:
             return self.eval["loss"][:, 0].astype(np.float64)
         return self.curves["loss"][:, 0].astype(np.float64)
