@@ -42,6 +42,7 @@ extensions = [
     "sphinx_copybutton",
     "schedule_gallery",
     "autolink",  # inline code that names an object links to it (ours, Optax's, JAX's, ...)
+    "captions",  # a Markdown image alone in its paragraph is a figure with its alt text as caption
 ]
 
 # ------------------------------------------------------------------------------------------- math, copying
@@ -105,6 +106,13 @@ html_theme_options = {
 }
 
 
+def _public_type_names(app, what, name, obj, options, lines):
+    """``jax.Array`` as users write it: annotations stringify to the class's private home
+    (``jax.jaxlib._jax.Array``), in the types napoleon reads from a NamedTuple's or a dataclass's fields."""
+    lines[:] = [line.replace("jax.jaxlib._jax.Array", "jax.Array").replace("jaxlib._jax.Array", "jax.Array")
+                for line in lines]
+
+
 def _no_docstring_of_the_type(app, what, name, obj, options, lines):
     """A constant (``SHAPES``, ``HF_NAMES``: a dict or a tuple) has no docstring of its own, and autodoc would show
     its type's (``dict``'s, ``tuple``'s); the API pages describe it instead."""
@@ -128,4 +136,5 @@ class _TutorialLinks(SphinxPostTransform):
 
 def setup(app):
     app.connect("autodoc-process-docstring", _no_docstring_of_the_type)
+    app.connect("autodoc-process-docstring", _public_type_names, priority=900)  # after napoleon's fields
     app.add_post_transform(_TutorialLinks)
