@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .PHONY: test demo lint typecheck bench thorough golden dist-check test-min clean evidence evidence-methods \
-	evidence-adaptive evidence-transfer docs docs-check
+	evidence-adaptive evidence-transfer docs docs-check docs-shots
 
 $(STAMP): pyproject.toml optax_warmup/_version.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,10 +40,19 @@ demo: $(STAMP)
 docs: $(DOCS_STAMP)
 	$(PY) -m sphinx -b html docs docs/_build/html
 
-# The whole site from scratch with every warning an error (CI runs this): about 1 minute on 2 cores.
+# The whole site from scratch with every warning an error (CI runs this), then the checks of the built pages
+# (tools/check_docs.py): no code line past 88 columns, the tutorial's figures, a figure and a formula in every
+# schedule entry, nothing loaded from the network, Optax's names linked. About 2 minutes on 2 cores.
 docs-check: $(DOCS_STAMP)
 	rm -rf docs/_build/check
 	$(PY) -m sphinx -b html -E -W --keep-going docs docs/_build/check
+	$(PY) tools/check_docs.py docs/_build/check
+
+# Screenshots at 1280 px of the front page, the gallery, the tutorial and two more pages of the site `make docs`
+# built, into docs/_build/shots (never committed): look before committing a change to the docs. Needs a Chromium
+# (apt-get install chromium); without one it says so and does nothing.
+docs-shots:
+	$(PY) tools/docs_screenshots.py docs/_build/html docs/_build/shots
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -14,7 +14,10 @@ DOCS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(DOCS)
 sys.path.insert(0, ROOT)  # the checkout's package, installed or not
 sys.path.insert(0, os.path.join(DOCS, "_ext"))
-os.environ.setdefault("MPLBACKEND", "Agg")
+# No MPLBACKEND here: the notebook's kernel inherits this environment, and on Agg its figures render nothing. The
+# gallery draws on Agg itself (optax_warmup.plotting.pyplot); the kernel gets ipykernel's inline backend.
+if os.environ.get("MPLBACKEND", "").lower() == "agg":
+    del os.environ["MPLBACKEND"]
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 from sphinx import addnodes  # noqa: E402
@@ -33,11 +36,33 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
-    "sphinx.ext.viewcode",
+    "sphinx-mathjax-offline",  # MathJax 3 from the package into _static/mathjax: formulas render offline
+    "sphinx.ext.viewcode",  # a [source] link per API entry, to the code as this checkout has it
+    "sphinx.ext.intersphinx",
+    "sphinx_copybutton",
     "schedule_gallery",
+    "autolink",  # inline code that names an object links to it (ours, Optax's, JAX's, ...)
+    "captions",  # a Markdown image alone in its paragraph is a figure with its alt text as caption
 ]
 
-exclude_patterns = ["_build", "examples", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
+# ------------------------------------------------------------------------------------------- math, copying
+mathjax_path = "mathjax/tex-chtml.js"  # under _static, copied there by sphinx-mathjax-offline; never a CDN
+copybutton_prompt_text = r">>> |\.\.\. |\$ "  # the copy button copies the code, not the prompts
+copybutton_prompt_is_regexp = True
+copybutton_only_copy_prompt_lines = True  # a doctest's output lines are left out, a plain block is copied whole
+
+# ---------------------------------------------------------------------------------------------- intersphinx
+# The inventories are in the repository (docs/_intersphinx, written by tools/make_intersphinx.py): the build
+# reads no network, and names of Optax, JAX, Flax, NumPy and Python link to those projects' pages.
+intersphinx_mapping = {
+    "optax": ("https://optax.readthedocs.io/en/latest/", "_intersphinx/optax.inv"),
+    "jax": ("https://docs.jax.dev/en/latest/", "_intersphinx/jax.inv"),
+    "flax": ("https://flax.readthedocs.io/en/latest/", "_intersphinx/flax.inv"),
+    "numpy": ("https://numpy.org/doc/stable/", "_intersphinx/numpy.inv"),
+    "python": ("https://docs.python.org/3/", "_intersphinx/python.inv"),
+}
+
+exclude_patterns = ["_build", "_intersphinx", "examples", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
 # The notebook's outputs are made by the build, never committed: Sphinx reads it through the symlink
 # docs/tutorial.ipynb -> ../notebooks/tutorial.ipynb.
 
@@ -69,14 +94,23 @@ html_theme = "sphinx_book_theme"
 html_title = f"optax_warmup {version}"
 html_static_path = ["_static"]
 html_css_files = ["gallery.css"]
+html_js_files = ["zoom.js"]  # click a figure of the gallery or of an API entry to enlarge it
+# No repository button or "edit this page" link: the repository has no public address yet. The API entries link
+# to their code through viewcode instead, and the pages offer their source (.md / .ipynb) for download.
 html_theme_options = {
-    "repository_url": "https://github.com/optax-warmup/optax_warmup",
-    "repository_branch": "main",
-    "path_to_docs": "docs",
-    "use_repository_button": True,
-    "use_source_button": True,
     "show_toc_level": 2,
+    "use_download_button": True,
+    "navbar_persistent": [],  # one search box (the sidebar's), not two
+    # The gallery uses the whole width for its cards (two per row at 1280 px), without the page's contents.
+    "secondary_sidebar_items": {"**": ["page-toc"], "gallery": []},
 }
+
+
+def _public_type_names(app, what, name, obj, options, lines):
+    """``jax.Array`` as users write it: annotations stringify to the class's private home
+    (``jax.jaxlib._jax.Array``), in the types napoleon reads from a NamedTuple's or a dataclass's fields."""
+    lines[:] = [line.replace("jax.jaxlib._jax.Array", "jax.Array").replace("jaxlib._jax.Array", "jax.Array")
+                for line in lines]
 
 
 def _no_docstring_of_the_type(app, what, name, obj, options, lines):
@@ -102,4 +136,5 @@ class _TutorialLinks(SphinxPostTransform):
 
 def setup(app):
     app.connect("autodoc-process-docstring", _no_docstring_of_the_type)
+    app.connect("autodoc-process-docstring", _public_type_names, priority=900)  # after napoleon's fields
     app.add_post_transform(_TutorialLinks)

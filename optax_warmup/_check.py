@@ -148,12 +148,13 @@ def check_hyperparams(factory: Callable, /, *args: Any, **kwargs: Any) -> list[s
 
     Example:
       >>> import numpy as np, optax_warmup as ow
-      >>> problems = ow.check_hyperparams(ow.warmup_cosine_decay_schedule, 0.0, np.array([1e-3, np.nan, 3e-3]),
-      ...                                 warmup_steps=np.array([100, 100, -5]), decay_steps=1000)
+      >>> problems = ow.check_hyperparams(
+      ...     ow.warmup_cosine_decay_schedule, 0.0, np.array([1e-3, np.nan, 3e-3]),
+      ...     warmup_steps=np.array([100, 100, -5]), decay_steps=1000)
       >>> for problem in problems:
       ...     print(problem)
       peak_value[1] = nan: must be finite, got nan; traced, it would be clamped to 0
-      warmup_steps[2] = -5: must be a finite number >= 0, got -5; traced, it would be clamped to 0
+      warmup_steps[2] = -5: must be a finite number >= 0, got -5; traced, it would be ...
     """
     try:
         bound = inspect.signature(factory).bind(*args, **kwargs)

@@ -61,9 +61,15 @@ def warmup_constant_schedule(
 
     ``warmup_steps == 0`` gives the peak from count 0 (Optax gives ``init_value`` forever).
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
+
+    Args:
+      init_value: value at count 0.
+      peak_value: value at the end of the warmup.
+      warmup_steps: warmup length ``W`` (0: start at the peak).
+      warmup_shape: shape of the warmup (``"linear"``, ``"cosine"``, ``"polynomial"``, ``"geometric"``,
+        ``"exponential"``).
+      warmup_exponent: the power of the ``"polynomial"`` warmup.
 
     Example:
       >>> import optax_warmup as ow
@@ -93,9 +99,7 @@ def warmup_cosine_decay_schedule(
         E & t \ge D
       \end{cases}
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
 
     Args:
       init_value: value at count 0.
@@ -137,9 +141,17 @@ def warmup_linear_decay_schedule(
     .. math::
       v(t) = P + (E - P) \frac{t - W}{D - W} \quad (W \le t < D)
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
+
+    Args:
+      init_value: value at count 0.
+      peak_value: value at the end of the warmup.
+      warmup_steps: warmup length ``W`` (0: start at the peak).
+      decay_steps: total length ``D``, warmup included (> ``W``).
+      end_value: final value.
+      warmup_shape: shape of the warmup (``"linear"``, ``"cosine"``, ``"polynomial"``, ``"geometric"``,
+        ``"exponential"``).
+      warmup_exponent: the power of the ``"polynomial"`` warmup.
 
     Example:
       >>> import optax_warmup as ow
@@ -165,9 +177,25 @@ def warmup_polynomial_decay_schedule(
 ) -> PhaseSchedule:
     r"""Warmup, then polynomial decay ``E + (P - E)(1 - (t - W)/(D - W))**power``, as HF's ``polynomial``.
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    .. math::
+      v(t) = \begin{cases}
+        \mathrm{warmup}(t) & t < W \\
+        E + (P - E) \left(1 - \frac{t - W}{D - W}\right)^{k} & W \le t < D \\
+        E & t \ge D
+      \end{cases}
+
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
+
+    Args:
+      init_value: value at count 0.
+      peak_value: value at the end of the warmup.
+      warmup_steps: warmup length ``W`` (0: start at the peak).
+      decay_steps: total length ``D``, warmup included (> ``W``).
+      end_value: final value.
+      power: the power ``k`` of the decay.
+      warmup_shape: shape of the warmup (``"linear"``, ``"cosine"``, ``"polynomial"``, ``"geometric"``,
+        ``"exponential"``).
+      warmup_exponent: the power of the ``"polynomial"`` warmup.
 
     Example:
       >>> import optax_warmup as ow
@@ -198,9 +226,26 @@ def warmup_exponential_decay_schedule(
 ) -> PhaseSchedule:
     r"""Warmup, then ``exponential_decay(peak_value, ...)`` on the count after the warmup. Optax's.
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    .. math::
+      v(t) = \begin{cases}
+        \mathrm{warmup}(t) & t < W \\
+        P\, r^{\max(t - W - B, 0) / T} \ \text{(exponent floored if staircase; bounded by } E \text{)} & t \ge W
+      \end{cases}
+
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
+
+    Args:
+      init_value: value at count 0.
+      peak_value: value at the end of the warmup.
+      warmup_steps: warmup length ``W`` (0: start at the peak).
+      transition_steps: steps ``T`` per factor of ``decay_rate`` (> 0).
+      decay_rate: the factor ``r`` (> 0).
+      transition_begin: counts ``B`` after the warmup before the decay starts.
+      staircase: decay in whole steps of ``transition_steps``.
+      end_value: the bound ``E`` of the decay, or ``None``.
+      warmup_shape: shape of the warmup (``"linear"``, ``"cosine"``, ``"polynomial"``, ``"geometric"``,
+        ``"exponential"``).
+      warmup_exponent: the power of the ``"polynomial"`` warmup.
 
     Example:
       >>> import optax_warmup as ow
@@ -227,12 +272,16 @@ def warmup_rsqrt_schedule(
     .. math::
       v(t) = P \sqrt{\frac{\tau}{t - W + \tau}} \quad (t \ge W)
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
 
     Args:
       timescale: ``tau``; defaults to ``max(warmup_steps, 1)``, so the value at ``t = 4W`` is half the peak.
+      init_value: value at count 0.
+      peak_value: value at the end of the warmup.
+      warmup_steps: warmup length ``W`` (0: start at the peak).
+      warmup_shape: shape of the warmup (``"linear"``, ``"cosine"``, ``"polynomial"``, ``"geometric"``,
+        ``"exponential"``).
+      warmup_exponent: the power of the ``"polynomial"`` warmup.
 
     Example:
       >>> import optax_warmup as ow
@@ -258,9 +307,12 @@ def noam_schedule(d_model: ArrayLike, warmup_steps: ArrayLike, scale: ArrayLike 
     The paper counts steps from 1, so Optax count ``k`` (the first update has ``k = 0``) is step ``n = k + 1``.
     The peak, ``s / sqrt(d W)``, is at ``n = W``. ``warmup_steps == 0`` gives the pure ``s / sqrt(d n)`` decay.
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
+
+    Args:
+      d_model: the model width ``d``.
+      warmup_steps: ``W``: the peak is at step ``n = W``; 0 gives the pure decay.
+      scale: the factor ``s``.
 
     Example:
       >>> import optax_warmup as ow
@@ -311,9 +363,19 @@ def warmup_stable_decay_schedule(
     ``(1 + cos(pi p)) / 2``; ``"1-sqrt"`` ``1 - sqrt(p)`` (Hägele et al., 2024); ``"square"`` ``1 - p**2``;
     ``"exponential"`` the geometric ``P (E / P)**p`` (needs ``E > 0``).
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
+
+    Args:
+      init_value: value at count 0.
+      peak_value: value at the end of the warmup.
+      warmup_steps: warmup length ``W`` (0: start at the peak).
+      stable_steps: steps ``S`` at the peak after the warmup.
+      decay_steps: length ``D`` of the decay, after the stable phase (not the total).
+      end_value: final value.
+      decay_shape: ``g``: ``"linear"``, ``"cosine"``, ``"1-sqrt"``, ``"square"`` or ``"exponential"``.
+      warmup_shape: shape of the warmup (``"linear"``, ``"cosine"``, ``"polynomial"``, ``"geometric"``,
+        ``"exponential"``).
+      warmup_exponent: the power of the ``"polynomial"`` warmup.
 
     Example:
       >>> import optax_warmup as ow
@@ -359,15 +421,26 @@ def warmup_cosine_restarts_schedule(
     value stays at ``end_value``. Everything, ``num_cycles`` included, may be traced: the cycle of a count is
     found in closed form (``log`` for ``cycle_mult > 1``), not by a loop.
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    .. math::
+      v(t) = \begin{cases}
+        \mathrm{warmup}_{I \to P_i}(u) & u < \min(W, L_i) \\
+        E + (P_i - E) \tfrac{1 + \cos(\pi (u - W) / (L_i - W))}{2} & W \le u < L_i
+      \end{cases} \qquad u = t - \sum_{j < i} L_j, \; L_i = T m^i, \; P_i = P \gamma^i
+
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
 
     Args:
       cycle_steps: length of the first cycle (> 0).
       cycle_mult: growth factor of the cycle length (>= 1), timm's ``cycle_mul``.
       peak_decay: factor applied to the peak at each restart, timm's ``cycle_decay``.
       num_cycles: number of cycles, or ``None`` for no limit.
+      init_value: value at count 0.
+      peak_value: value at the end of the warmup.
+      warmup_steps: warmup length ``W`` (0: start at the peak).
+      end_value: value at the end of every cycle, and after the last.
+      warmup_shape: shape of the warmup (``"linear"``, ``"cosine"``, ``"polynomial"``, ``"geometric"``,
+        ``"exponential"``).
+      warmup_exponent: the power of the ``"polynomial"`` warmup.
 
     Example:
       >>> import optax_warmup as ow
@@ -398,15 +471,20 @@ def warmup_cosine_restarts_schedule(
 
 
 def sgdr_schedule(cosine_kwargs: Iterable[dict]) -> PhaseSchedule:
-    """Optax's ``sgdr_schedule``: ``warmup_cosine_decay_schedule`` cycles, one per dict, joined end to end.
+    r"""Optax's ``sgdr_schedule``: ``warmup_cosine_decay_schedule`` cycles, one per dict, joined end to end.
 
     Each dict holds the arguments of ``warmup_cosine_decay_schedule``; cycle ``i`` starts where the
     ``decay_steps`` of the cycles before it add up to. Unlike Optax's nested joins, the cycles are merged into
     one phase list, so the compiled program does not grow with the number of cycles.
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    .. math::
+      v(t) = S_i(t - c_i) \quad (c_i \le t < c_{i+1}), \qquad c_i = \sum_{j < i} D_j
+
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
+
+    Args:
+      cosine_kwargs: one dict of ``warmup_cosine_decay_schedule`` arguments per cycle (``init_value``, ``peak_value``,
+        ``warmup_steps``, ``decay_steps``, ``end_value``, ...).
 
     Example:
       >>> import optax_warmup as ow

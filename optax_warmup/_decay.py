@@ -30,11 +30,15 @@ ArrayLike = jax.typing.ArrayLike
 
 
 def constant_schedule(value: ArrayLike) -> PhaseSchedule:
-    """A constant schedule: ``v(t) = value``.
+    r"""A constant schedule: ``v(t) = value``.
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    .. math::
+      v(t) = c \qquad (c = \mathrm{value})
+
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
+
+    Args:
+      value: the value at every count.
 
     Example:
       >>> import optax_warmup as ow
@@ -58,9 +62,7 @@ def polynomial_schedule(
     .. math::
       v(t) = (I - E) \left(1 - \frac{\min(\max(t - B, 0), T)}{T}\right)^{k} + E
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
 
     Args:
       init_value: value before and at ``transition_begin``.
@@ -102,9 +104,13 @@ def linear_schedule(
 
     ``transition_steps == 0`` gives ``end_value`` from ``transition_begin`` on (Optax gives ``init_value``).
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
+
+    Args:
+      init_value: value ``I`` up to ``transition_begin``.
+      end_value: value ``E`` from ``transition_begin + transition_steps`` on.
+      transition_steps: length ``T`` of the transition; 0 jumps to ``end_value`` at ``transition_begin``.
+      transition_begin: count ``B`` where the transition starts.
 
     Example:
       >>> import optax_warmup as ow
@@ -135,9 +141,7 @@ def cosine_decay_schedule(
     .. math::
       v(t) = I \left((1 - \alpha) \left(\tfrac{1 + \cos(\pi \min(t, T) / T)}{2}\right)^{k} + \alpha\right)
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
 
     Args:
       init_value: value at count 0.
@@ -209,9 +213,7 @@ def exponential_decay(
     with the exponent floored when ``staircase``, and ``v`` bounded below (``r < 1``) or above (``r > 1``) by
     ``end_value`` when given.
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
 
     Args:
       init_value: value up to ``transition_begin``.
@@ -268,9 +270,7 @@ def piecewise_constant_schedule(
     .. math::
       v(t) = I \prod_{i : b_i \le t} s_i
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
 
     Args:
       init_value: value before the first boundary.
@@ -324,14 +324,19 @@ def piecewise_interpolate_schedule(
     With ``b_0 = 0`` and ``v_i = I \prod_{j \le i} s_j``, on ``[b_i, b_{i+1})`` the value goes from ``v_i`` to
     ``v_{i+1}``; after the last boundary it holds the last value.
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    .. math::
+      v(t) = v_i + (v_{i+1} - v_i)\, g\!\left(\frac{t - b_i}{b_{i+1} - b_i}\right)
+        \quad (b_i \le t < b_{i+1}), \qquad v_i = I \prod_{j \le i} s_j,
+        \quad g(p) = p \ \text{or} \ \tfrac{1 - \cos \pi p}{2}
+
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
 
     Args:
       interpolate_type: ``"linear"`` or ``"cosine"``.
       init_value: value at count 0.
       boundaries_and_scales: Optax's dict form; or ``boundaries=`` and ``scales=`` (traceable).
+      boundaries: the counts ``b_i``, sorted (traceable); with ``scales``, instead of the dict.
+      scales: the factors ``s_i``, one per boundary (traceable).
 
     Example:
       >>> import optax_warmup as ow
@@ -400,9 +405,23 @@ def linear_onecycle_schedule(
     down to ``P / (d f)`` at ``T`` (``d = div_factor``, ``f = final_div_factor``; Optax's docstring says
     ``P / f`` but its values, and ours, end at ``P / (d f)``).
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    .. math::
+      v(t) = \begin{cases}
+        \tfrac{P}{d} + \left(P - \tfrac{P}{d}\right) \tfrac{t}{T_1} & t < T_1 \\
+        P + \left(\tfrac{P}{d} - P\right) \tfrac{t - T_1}{T_2 - T_1} & T_1 \le t < T_2 \\
+        \tfrac{P}{d} + \left(\tfrac{P}{d f} - \tfrac{P}{d}\right) \tfrac{t - T_2}{T - T_2} & T_2 \le t < T \\
+        \tfrac{P}{d f} & t \ge T
+      \end{cases} \qquad T_1 = \lfloor p_s T \rfloor, \; T_2 = \lfloor p_f T \rfloor
+
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
+
+    Args:
+      transition_steps: length ``T`` of the cycle; the value holds at its end afterwards.
+      peak_value: the peak ``P``, reached at ``T_1 = int(pct_start T)``.
+      pct_start: fraction ``p_s`` of the cycle spent going up.
+      pct_final: fraction ``p_f``: back at ``P / d`` at ``T_2 = int(pct_final T)``.
+      div_factor: ``d``: the cycle starts at ``P / d``.
+      final_div_factor: ``f``: the cycle ends at ``P / (d f)``.
 
     Example:
       >>> import optax_warmup as ow
@@ -435,9 +454,22 @@ def cosine_onecycle_schedule(
 
     From ``P / d`` up to ``P`` until ``int(pct_start T)``, then down to ``P / (d f)`` at ``T``.
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    .. math::
+      v(t) = \begin{cases}
+        \tfrac{P}{d} + \left(P - \tfrac{P}{d}\right) \tfrac{1 - \cos(\pi t / T_1)}{2} & t < T_1 \\
+        \tfrac{P}{d f} + \left(P - \tfrac{P}{d f}\right) \tfrac{1 + \cos(\pi (t - T_1) / (T - T_1))}{2}
+          & T_1 \le t < T \\
+        \tfrac{P}{d f} & t \ge T
+      \end{cases} \qquad T_1 = \lfloor p_s T \rfloor
+
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
+
+    Args:
+      transition_steps: length ``T`` of the cycle; the value holds at its end afterwards.
+      peak_value: the peak ``P``, reached at ``T_1 = int(pct_start T)``.
+      pct_start: fraction ``p_s`` of the cycle spent going up.
+      div_factor: ``d``: the cycle starts at ``P / d``.
+      final_div_factor: ``f``: the cycle ends at ``P / (d f)``.
 
     Example:
       >>> import optax_warmup as ow

@@ -173,7 +173,8 @@ def current_hyperparams(opt_state: Any, *, schedule: Callable | None = None) -> 
 
     Example:
       >>> import jax.numpy as jnp, optax, optax_warmup as ow
-      >>> tx = optax.chain(optax.inject_hyperparams(optax.adam)(learning_rate=1e-3), ow.scale_by_warmup(10))
+      >>> adam = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
+      >>> tx = optax.chain(adam, ow.scale_by_warmup(10))
       >>> hp = ow.current_hyperparams(tx.init(jnp.zeros(2)))
       >>> float(hp["learning_rate"]), float(hp["warmup_factor"])
       (0.001..., 0.0)
@@ -225,7 +226,8 @@ def current_learning_rate(opt_state: Any, *, schedule: Callable | None = None) -
       >>> state = tx.init(jnp.zeros(2))
       >>> for _ in range(3):
       ...     _, state = tx.update(jnp.ones(2), state, jnp.zeros(2))
-      >>> round(float(ow.current_learning_rate(state, schedule=schedule)), 6)  # the third update used count 2
+      >>> # the third update used count 2
+      >>> round(float(ow.current_learning_rate(state, schedule=schedule)), 6)
       0.2
     """
     records, has_count = _collect(opt_state, schedule)

@@ -29,13 +29,16 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[jax.typin
     callable (an Optax schedule) becomes one segment, and when the count is a scalar only the active one is
     evaluated (``lax.switch``), where Optax evaluates every piece at every step.
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
+
+    Args:
+      schedules: the pieces ``S_0, ..., S_n``: any schedules (``count -> value``).
+      boundaries: the counts ``b_0 <= ... <= b_{n-1}`` where each next piece starts (``n`` of them).
 
     Example:
       >>> import optax_warmup as ow
-      >>> s = ow.join_schedules([ow.linear_schedule(0.0, 1.0, 10), ow.constant_schedule(0.5)], [10])
+      >>> ramp, hold = ow.linear_schedule(0.0, 1.0, 10), ow.constant_schedule(0.5)
+      >>> s = ow.join_schedules([ramp, hold], [10])
       >>> float(s(5)), float(s(10))
       (0.5, 0.5)
     """

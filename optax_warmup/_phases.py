@@ -176,6 +176,8 @@ class PhaseSchedule:
     # --- evaluation ----------------------------------------------------------------------------------------------
 
     def __call__(self, count: jax.typing.ArrayLike) -> jax.Array:
+        """The schedule's value at ``count`` (a number or an array of counts, traced or not), as a float array
+        shaped like ``count``."""
         dtype = N.float_dtype()
         if len(self) == 1 and not self.layers and self.base.kinds[0].startswith(FN):
             if _concrete(self.begins, self.base.origins) and self.base.origins[0] == 0:
@@ -805,9 +807,7 @@ def phase_schedule(phases: Sequence[Phase]) -> PhaseSchedule:
       v(c) = \mathrm{shape}_i\big(\tfrac{c - b_i}{L_i}\big) \text{ for } b_i \le c < b_i + L_i,
       \quad b_i = \textstyle\sum_{j<i} L_j
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
 
     Args:
       phases: ``Phase(length, start, end, shape="linear", param=1.0)`` tuples; every number may be traced.

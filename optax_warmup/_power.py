@@ -81,9 +81,7 @@ def power_schedule(
     rate to 0", as the authors' training code computes it: ``g(p) = expm1(1 - p) / expm1(1)``), ``"linear"``,
     ``"cosine"``, ``"1-sqrt"`` or ``"square"``.
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
 
     Args:
       peak_value: ``eta_max``, the cap of the learning rate (the paper uses 0.02).

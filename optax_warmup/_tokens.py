@@ -45,6 +45,9 @@ def parse_batch_size_schedule(text: str) -> list[tuple[int, int]]:
     (``1.5B``), truncated to a whole number after scaling, as in Megatron. The pairs come back sorted by
     threshold; ``batch_size_ramp`` checks them (first threshold 0, strictly increasing, batch sizes >= 1).
 
+    Args:
+      text: the schedule, e.g. ``"0:768 250B:1536"``.
+
     Example:
       >>> import optax_warmup as ow
       >>> ow.parse_batch_size_schedule("0:768 250B:1536, 500b:3k")
@@ -214,8 +217,10 @@ def batch_size_ramp(
     Example:
       >>> import optax, optax_warmup as ow
       >>> ramp = ow.batch_size_ramp("0:8 1K:16 3K:32", seq_len=64, micro_batch_size=8)
-      >>> [int(ramp(t)) for t in (0, 1, 2, 3, 4)], [float(ramp.tokens_seen(t)) for t in (1, 2, 4)]
-      ([1, 1, 2, 2, 4], [512.0, 1024.0, 3072.0])
+      >>> [int(ramp(t)) for t in (0, 1, 2, 3, 4)]
+      [1, 1, 2, 2, 4]
+      >>> [float(ramp.tokens_seen(t)) for t in (1, 2, 4)]
+      [512.0, 1024.0, 3072.0]
       >>> ramp.steps_for_tokens(5000)
       5
       >>> tx = optax.MultiSteps(optax.adam(1e-3), every_k_schedule=ramp)
@@ -293,15 +298,22 @@ def schedule_in_tokens(
     ``ramp.tokens_seen(t)`` under a ``BatchSizeRamp``. Write every length of ``S`` in tokens, as model cards do:
     GPT-3 warms up over 375M tokens and decays over 260B, Cerebras-GPT warms up over 375M tokens as well.
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    .. math::
+      v(t) = S(\tau(t)), \qquad \tau(t) = t \cdot k \ \text{(or the ramp's tokens seen)}
+
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
+
+    Args:
+      schedule: the schedule ``S``, every length of it in tokens.
+      tokens_per_step: tokens per update ``k`` (batch size times sequence length), or a ``BatchSizeRamp``.
 
     Example:
       >>> import optax_warmup as ow
-      >>> lr_in_tokens = ow.warmup_cosine_decay_schedule(0.0, 6e-4, warmup_steps=375e6, decay_steps=260e9)
-      >>> lr = ow.schedule_in_tokens(lr_in_tokens, tokens_per_step=0.5e6)  # 0.5M tokens per update
-      >>> [round(float(lr(t)) / 6e-4, 4) for t in (0, 375, 750)]  # warmup done after 750 updates
+      >>> lr_in_tokens = ow.warmup_cosine_decay_schedule(
+      ...     0.0, 6e-4, warmup_steps=375e6, decay_steps=260e9)
+      >>> # 0.5M tokens per update; the warmup is done after 750 updates
+      >>> lr = ow.schedule_in_tokens(lr_in_tokens, tokens_per_step=0.5e6)
+      >>> [round(float(lr(t)) / 6e-4, 4) for t in (0, 375, 750)]
       [0.0, 0.5, 1.0]
 
     References:

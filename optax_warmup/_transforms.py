@@ -127,6 +127,10 @@ def scale_by_warmup(
 def scale_by_untuned_warmup(b2: ArrayLike, *, warmup_shape: str = "linear") -> optax.GradientTransformation:
     """Multiplies updates by the untuned warmup factor of Ma & Yarats (``untuned_warmup``, ``t = count + 1``).
 
+    Args:
+      b2: Adam's ``b2``: the warmup lasts about ``2 / (1 - b2)`` steps.
+      warmup_shape: ``"linear"`` or ``"exponential"``, as ``untuned_warmup``.
+
     Example:
       >>> import jax.numpy as jnp, optax_warmup as ow
       >>> tx = ow.scale_by_untuned_warmup(0.9)  # linear over 2 / (1 - 0.9) = 20 steps
@@ -144,6 +148,10 @@ def scale_by_radam_warmup(b2: ArrayLike, threshold: ArrayLike = 5.0) -> optax.Gr
     """Multiplies updates by RAdam's rectification factor (``radam_warmup``, ``t = count + 1``).
 
     After ``optax.adam(lr, b2=b2)`` this is RAdam without its SGD fallback: no update while ``rho_t < threshold``.
+
+    Args:
+      b2: Adam's ``b2`` (the optimizer's before this transformation).
+      threshold: no update while ``rho_t`` is below it (RAdam's 5).
 
     Example:
       >>> import jax.numpy as jnp, optax_warmup as ow
@@ -255,7 +263,8 @@ def batch_size_warmup(
 
     Example:
       >>> import optax, optax_warmup as ow
-      >>> every_k = ow.batch_size_warmup(1, 4, 30)  # 1, 2, 3 micro-batches for 10 updates each, then 4
+      >>> # 1, 2, 3 micro-batches for 10 updates each, then 4
+      >>> every_k = ow.batch_size_warmup(1, 4, 30)
       >>> [int(every_k(g)) for g in (0, 9, 10, 20, 30, 99)]
       [1, 1, 2, 3, 4, 4]
       >>> tx = optax.MultiSteps(optax.adam(1e-3), every_k_schedule=every_k)
@@ -308,7 +317,8 @@ def per_group_warmup(
       >>> params = {"backbone": jnp.zeros(3), "head": jnp.zeros(2)}
       >>> slow = ow.warmup_constant_schedule(0.0, 1e-5, 500)
       >>> fast = ow.warmup_constant_schedule(0.0, 1e-3, 50)
-      >>> tx = ow.per_group_warmup(optax.adamw, {"backbone": slow, "head": fast}, lambda p: {k: k for k in p})
+      >>> groups = lambda p: {k: k for k in p}
+      >>> tx = ow.per_group_warmup(optax.adamw, {"backbone": slow, "head": fast}, groups)
       >>> state = tx.init(params)
       >>> sorted(ow.current_learning_rate(state))
       ['backbone', 'head']

@@ -102,9 +102,7 @@ def untuned_warmup(b2: ArrayLike, *, warmup_shape: str = "linear") -> PhaseSched
     learning rate, ``1 / (1 - b2)`` peak-steps. Multiply a learning-rate schedule by it (``warmup_overlay`` does
     the same with the library's count-from-0 convention) or apply it with ``scale_by_untuned_warmup``.
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
 
     Args:
       b2: Adam's second-moment decay, in ``[0, 1)``; may be traced.
@@ -145,9 +143,7 @@ def radam_warmup(b2: ArrayLike, threshold: ArrayLike = 5.0) -> PhaseSchedule:
     For small ``t (1 - b2)`` the textbook ``rho_t`` cancels badly in float32; it is computed through an exact
     series rewriting instead, so float32 factors agree with float64 ones to about 1e-6.
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
 
     Args:
       b2: Adam's second-moment decay. Concrete values must give ``rho_inf > threshold`` (``b2 = 0.999`` gives

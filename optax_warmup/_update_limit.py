@@ -86,7 +86,8 @@ def clip_by_param_norm_ratio(
       >>> import jax.numpy as jnp, optax_warmup as ow
       >>> tx = ow.clip_by_param_norm_ratio(0.01)
       >>> params = {"w": jnp.array([3.0, 4.0]), "b": jnp.zeros(2)}
-      >>> u, state = tx.update({"w": jnp.array([0.3, 0.4]), "b": jnp.ones(2)}, tx.init(params), params)
+      >>> grads = {"w": jnp.array([0.3, 0.4]), "b": jnp.ones(2)}
+      >>> u, state = tx.update(grads, tx.init(params), params)
       >>> [round(x, 5) for x in u["w"].tolist()], [round(x, 7) for x in u["b"].tolist()]
       ([0.03, 0.04], [7.1e-06, 7.1e-06])
 

@@ -128,9 +128,7 @@ def warmup_schedule(
     with ``f`` the warmup shape (see the module docstring of ``optax_warmup._warmup``; ``"exponential"`` is the
     saturating ``I + (P - I)(1 - e^{-2t/W})``, which never quite reaches the peak).
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
 
     Args:
       init_value: value at count 0.
@@ -161,13 +159,21 @@ def warmup_factor(
     warmup_shape: str = "linear",
     warmup_exponent: ArrayLike = 2.0,
 ) -> PhaseSchedule:
-    """The unit warmup ``count -> factor``: ``warmup_schedule(init_factor, 1.0, warmup_steps, ...)``.
+    r"""The unit warmup ``count -> factor``: ``warmup_schedule(init_factor, 1.0, warmup_steps, ...)``.
 
     Multiply any rate by it; it is what ``scale_by_warmup`` and ``warmup_overlay`` apply.
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    .. math::
+      f(t) = f_0 + (1 - f_0)\, \rho\big(\min(t / W, 1)\big), \qquad \rho(p) = p \ \text{(linear)}
+
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
+
+    Args:
+      warmup_steps: warmup length ``W``.
+      init_factor: the factor ``f_0`` at count 0.
+      warmup_shape: shape of the warmup (``"linear"``, ``"cosine"``, ``"polynomial"``, ``"geometric"``,
+        ``"exponential"``).
+      warmup_exponent: the power of the ``"polynomial"`` warmup.
 
     Example:
       >>> import optax_warmup as ow
@@ -199,9 +205,7 @@ def with_warmup(
     list; any other callable (an Optax schedule) becomes one segment of it, evaluated only once the ramp is over
     when the count is a scalar.
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
 
     Args:
       schedule: any schedule ``count -> value`` (ours or Optax's).
@@ -242,9 +246,18 @@ def warmup_overlay(
     ``f`` ramps from ``init_factor`` to 1 over ``warmup_steps`` (``warmup_factor``). This is how Ma & Yarats and
     ``pytorch_warmup`` apply a warmup: the main schedule keeps its own clock.
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    .. math::
+      v(t) = f(t)\, S(t), \qquad f(t) = f_0 + (1 - f_0)\, \rho\big(\min(t / W, 1)\big)
+
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
+
+    Args:
+      schedule: the schedule ``S`` to multiply, any ``count -> value``.
+      warmup_steps: warmup length ``W``.
+      init_factor: the factor ``f_0`` at count 0.
+      warmup_shape: shape of the warmup (``"linear"``, ``"cosine"``, ``"polynomial"``, ``"geometric"``,
+        ``"exponential"``).
+      warmup_exponent: the power of the ``"polynomial"`` warmup.
 
     Example:
       >>> import optax_warmup as ow

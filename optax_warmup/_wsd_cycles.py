@@ -129,9 +129,7 @@ def warmup_stable_decay_cycles_schedule(
     The schedule is one phase list of ``3 K`` phases on the engine: every length and value may be traced, and the
     compiled program does not grow with the number of cycles.
 
-    A concrete bad argument raises ``ValueError`` naming it; a traced one cannot be checked and is clamped instead
-    (a NaN value or length becomes 0, ±inf ±1e30, a negative length 0), so check a sweep's values first with
-    ``optax_warmup.check_hyperparams``.
+    A concrete bad argument raises ``ValueError``; a traced one is clamped (:ref:`how <clamping>`).
 
     Args:
       init_value: value at count 0, ``a_0``.
@@ -155,7 +153,8 @@ def warmup_stable_decay_cycles_schedule(
     Example:
       >>> import optax_warmup as ow
       >>> s = ow.warmup_stable_decay_cycles_schedule(
-      ...     0.0, 1.0, warmup_steps=10, cycle_lengths=[100, 100], decay_fraction=0.2, rewarmup_steps=5)
+      ...     0.0, 1.0, warmup_steps=10, cycle_lengths=[100, 100], decay_fraction=0.2,
+      ...     rewarmup_steps=5)
       >>> [round(float(s(t)), 4) for t in (5, 10, 80, 90, 100, 103, 105, 200)]
       [0.5, 1.0, 1.0, 0.2929, 0.0, 0.6, 1.0, 0.0]
 

@@ -13,7 +13,7 @@ A library schedule::
       "batch_size": 256, "seq_len": 2048,    # units for examples / tokens
       "steps_per_epoch": 1000,               # unit for epochs
       "warmup": {"length": "2%", "shape": "linear", "init": 0.0, "exponent": 2.0},
-      "stable": 0,                           # optional plateau at the peak before the decay (WSD)
+      "stable": 0,                           # optional plateau at the peak (WSD)
       "decay": {"shape": "cosine", "end": 0.0, "exponent": 1.0},
     }
 
@@ -34,9 +34,11 @@ up (HF's ``warmup_ratio``): 10% of 25 steps is 3 steps.
 
 A peer schedule names its peer and passes the peer's own arguments::
 
-    {"hf": "cosine", "learning_rate": 3e-4, "num_warmup_steps": 500, "num_training_steps": 10000}
+    {"hf": "cosine", "learning_rate": 3e-4,
+     "num_warmup_steps": 500, "num_training_steps": 10000}
     {"torch": "OneCycleLR", "max_lr": 0.1, "total_steps": 1000}
-    {"timm": "cosine", ...}, {"keras": "CosineDecay", ...}, {"pytorch_warmup": "LinearWarmup", ...}
+    {"timm": "cosine", ...}, {"keras": "CosineDecay", ...},
+    {"pytorch_warmup": "LinearWarmup", ...}
 
 and ``{"schedule": "<name>", ...}`` calls a schedule factory of ``optax_warmup`` by name (those built from plain
 values: ``optax_warmup._registry.SCHEDULES``) with the other keys as keyword arguments.
@@ -309,6 +311,9 @@ def _named_library_schedule(name: str) -> Callable[..., PhaseSchedule]:
 
 def to_config(schedule: Any) -> dict:
     """The config a schedule was built from (a deep copy), for logging, saving or rebuilding.
+
+    Args:
+      schedule: a schedule returned by ``from_config``.
 
     Raises:
       ValueError: if ``schedule`` was not built by ``from_config``.

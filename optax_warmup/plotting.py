@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -11,10 +12,15 @@ from optax_warmup._extras import require
 
 
 def pyplot():
-    """matplotlib.pyplot on the Agg backend (no display needed); without matplotlib, a MissingExtra naming the
-    ``plot`` extra."""
+    """matplotlib.pyplot, on the Agg backend (no display needed) unless pyplot is already in use; without
+    matplotlib, a MissingExtra naming the ``plot`` extra.
+
+    A program that imported pyplot before (a notebook, with its inline backend) keeps its backend: switching it
+    to Agg would stop every later figure of the notebook from showing. Our figures are saved and closed either way.
+    """
     matplotlib = require("matplotlib", "plot", "drawing figures")
-    matplotlib.use("Agg")
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt

@@ -136,7 +136,10 @@ def check_wheel(wheel: str, version: str) -> None:
     check(not any(c.startswith("License ::") for c in meta.get("Classifier", [])),
           "a License classifier next to the SPDX expression")
     check({"plot", "sweep", "dev"} <= set(meta.get("Provides-Extra", [])), f"extras {meta.get('Provides-Extra')}")
-    check(all(k in meta for k in ("Project-URL", "Keywords", "Requires-Python")), "metadata lacks URLs/keywords")
+    # No Project-URL: the repository has no public address yet, and a URL that does not exist is worse than none.
+    check(all(k in meta for k in ("Keywords", "Requires-Python")), "metadata lacks keywords / Requires-Python")
+    check("Project-URL" not in meta or not any("optax-warmup/optax_warmup" in u for u in meta["Project-URL"]),
+          "a Project-URL to the placeholder repository")
     print(f"   wheel: {len(package)} package files, py.typed, LICENSE; {os.path.getsize(wheel) / 1024:.0f} KiB")
 
 

@@ -242,8 +242,8 @@ def keras_schedule(name: str, **kwargs) -> Schedule:
 
     Example:
       >>> from optax_warmup.compat import keras_schedule
-      >>> s = keras_schedule("CosineDecay", initial_learning_rate=0.0, decay_steps=10, warmup_target=1.0,
-      ...                    warmup_steps=5)
+      >>> s = keras_schedule("CosineDecay", initial_learning_rate=0.0, decay_steps=10,
+      ...                    warmup_target=1.0, warmup_steps=5)
       >>> [round(float(s(k)), 4) for k in (0, 1, 5, 10, 15, 20)]
       [0.0, 0.2, 1.0, 0.5, 0.0, 0.0]
     """

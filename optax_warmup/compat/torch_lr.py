@@ -424,8 +424,8 @@ def torch_schedule(name: str, learning_rate=None, **kwargs) -> Schedule:
     Example:
       >>> from optax_warmup.compat import torch_schedule
       >>> warm = ("LinearLR", {"start_factor": 0.5, "total_iters": 2})
-      >>> s = torch_schedule("SequentialLR", 1.0, schedulers=[warm, ("ExponentialLR", {"gamma": 0.5})],
-      ...                    milestones=[2])
+      >>> decay = ("ExponentialLR", {"gamma": 0.5})
+      >>> s = torch_schedule("SequentialLR", 1.0, schedulers=[warm, decay], milestones=[2])
       >>> [float(s(k)) for k in range(5)]
       [0.5, 0.75, 1.0, 0.5, 0.25]
     """

@@ -3,9 +3,11 @@
 In one call::
 
     from optax_warmup import sweep
-    result = sweep.run(sweep.Task(init=init, loss=loss, data=data), optimizer, steps=200,
-                       grid={"peak_value": [1e-3, 1e-2], "warmup_steps": [0, "10%"], "seed": [0, 1]})
-    print(result.table()); result.write("runs/my_sweep")
+    task = sweep.Task(init=init, loss=loss, data=data)
+    grid = {"peak_value": [1e-3, 1e-2], "warmup_steps": [0, "10%"], "seed": [0, 1]}
+    result = sweep.run(task, optimizer, steps=200, grid=grid)
+    print(result.table())
+    result.write("runs/my_sweep")
 
 grid (axes -> configs, checked before anything compiles) -> engine (``Task``, ``run``: sharded over devices,
 vmap / map / chunks per device, several steps per device call, checkpoints) -> result (``SweepResult``: summaries,

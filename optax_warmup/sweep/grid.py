@@ -60,7 +60,7 @@ class Grid:
 
     @property
     def settings(self) -> list[str]:
-        """The axes that define a setting: every axis but the seed."""
+        """The axes that define a setting (every axis but the seed)."""
         return [a for a in self.axes if a != SEED]
 
     def dtype(self, axis: str) -> np.dtype:

@@ -104,7 +104,8 @@ def warmup_methods(steps: int, *, b1: float = 0.9, b2: float = 0.95, weight_deca
     Example:
       >>> import optax_warmup.sweep.optimizers as so
       >>> factory = so.warmup_methods(100, b2=0.98)
-      >>> tx = factory({"warmup_method": "untuned", "peak_value": 1e-3})  # a linear warmup over 100 steps
+      >>> # a linear warmup over 100 steps
+      >>> tx = factory({"warmup_method": "untuned", "peak_value": 1e-3})
     """
     from optax_warmup._adaptive import adaptive_warmup
     from optax_warmup._decay import cosine_decay_schedule

@@ -150,7 +150,7 @@ class SweepResult:
 
     @property
     def initial_loss(self) -> np.ndarray:
-        """The loss before training: the step-0 evaluation, or the first training loss."""
+        """The loss before training (the step-0 evaluation, or the first training loss)."""
         if "loss" in self.eval and self.eval_steps and self.eval_steps[0] == 0:
             return self.eval["loss"][:, 0].astype(np.float64)
         return self.curves["loss"][:, 0].astype(np.float64)
@@ -457,7 +457,11 @@ def _array(rows: Sequence, dtype=np.float32) -> np.ndarray:
 
 def load(path: str | os.PathLike) -> SweepResult:
     """Reads a ``results.json`` written by ``SweepResult.to_json`` / ``write`` back into a ``SweepResult``, with the
-    trained parameters that ``write`` saved beside it (``run(keep=...)``) in ``kept``."""
+    trained parameters that ``write`` saved beside it (``run(keep=...)``) in ``kept``.
+
+    Args:
+      path: the ``results.json`` file.
+    """
     with open(path) as f:
         saved = json.load(f)
     if saved.get("format") != FORMAT:
