@@ -12,7 +12,7 @@ import pathlib
 import sys
 import time
 
-from benchmarks import _common, compile_size, curve, report, step_overhead, sweep, sweep_engine
+from benchmarks import _common, compile_size, curve, report, step_overhead, sweep, sweep_engine, sweep_execution
 
 SECTIONS = {
     "step_overhead": step_overhead,
@@ -20,6 +20,7 @@ SECTIONS = {
     "sweep": sweep,
     "curve": curve,
     "sweep_engine": sweep_engine,
+    "sweep_execution": sweep_execution,
 }
 
 

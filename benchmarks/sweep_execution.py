@@ -32,9 +32,10 @@ import optax
 
 import optax_warmup as ow
 from optax_warmup import sweep
+from optax_warmup._duration import duration_steps
 
 FULL = dict(ks=(16, 64), steps=100, tasks=("mlp", "cnn", "transformer"))
-QUICK = dict(ks=(4,), steps=10, tasks=("mlp", "cnn", "transformer"))
+QUICK = dict(ks=(4,), steps=4, tasks=("mlp",))
 TARGET = 1.05
 WARMUPS = (0, 0.1, 0.2, 0.3)  # fractions of the run (the duration rule)
 
@@ -154,7 +155,7 @@ def _user_step(task: sweep.Task, optimizer: Callable, calls) -> Callable:
 
 def _configs(k: int, steps: int) -> list[dict]:
     g = _grid(k)
-    return [{"peak_value": p, "warmup_steps": int(round(w * steps))} for p in g["peak_value"]
+    return [{"peak_value": p, "warmup_steps": duration_steps(w, steps)} for p in g["peak_value"]
             for w in g["warmup_steps"]]
 
 

@@ -11,6 +11,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DROP_INS = {
     "constant_schedule", "linear_schedule", "polynomial_schedule", "cosine_decay_schedule", "exponential_decay",
@@ -79,6 +81,18 @@ def _check_sweep_engine(engine: dict) -> None:
     assert engine["max_rel_loss_diff_first_20_steps"] < 1e-4  # the same models, trained two ways
 
 
+def _check_sweep_execution(ex: dict) -> None:
+    assert [(r["task"], r["k"]) for r in ex["rows"]] == [("mlp", 4)]
+    row = ex["rows"][0]
+    for way in ("engine", "a_one_jit_per_config", "b_one_jit_sequential", "c_one_jit_vmapped"):
+        assert _positive(row[way]["wall_s"]) and _positive(row[way]["config_steps_per_s"]), way
+    assert row["best_baseline"] in ("a_one_jit_per_config", "b_one_jit_sequential", "c_one_jit_vmapped")
+    assert row["ratio_to_best"] == pytest.approx(row["engine"]["wall_s"] / row[row["best_baseline"]]["wall_s"])
+    assert row["engine"]["strategy"] == "loop"  # auto on CPU
+    # the same models, trained four ways
+    assert max(row["max_rel_loss_diff_first_steps"].values()) < 1e-4, row["max_rel_loss_diff_first_steps"]
+
+
 def test_quick_benchmarks_write_every_section_with_sane_numbers(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
@@ -94,10 +108,11 @@ def test_quick_benchmarks_write_every_section_with_sane_numbers(tmp_path):
     assert results["mode"] == "quick"
     assert results["machine"]["jax"] and results["machine"]["optax"] and results["machine"]["cpu"]
     for heading in ("## Targets", "## 1. Step overhead", "## 2. Compiled size", "## 3. Sweep", "## 4. Curve",
-                    "## 5. Sweep engine"):
+                    "## 5. Sweep engine", "## 6. Sweep engine against the loops a user writes"):
         assert heading in markdown, heading
     _check_step_overhead(results["step_overhead"])
     _check_compile_size(results["compile_size"])
     _check_sweep(results["sweep"])
     _check_curve(results["curve"])
     _check_sweep_engine(results["sweep_engine"])
+    _check_sweep_execution(results["sweep_execution"])

@@ -243,7 +243,7 @@ def test_the_88_column_checks_see_what_they_check():
 def test_the_gallery_lays_its_code_out_to_fit_its_cards():
     import ast
 
-    spec = importlib.util.spec_from_file_location("schedule_gallery", os.path.join(DOCS, "_ext", "schedule_gallery.py"))
+    spec = importlib.util.spec_from_file_location("gallery_layout", os.path.join(DOCS, "_ext", "gallery_layout.py"))
     gallery = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gallery)
     for _, case in CASES:
