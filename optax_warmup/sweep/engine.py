@@ -22,7 +22,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -61,6 +61,7 @@ class _Plan:
     padded: list[np.ndarray]  # per group: grid indices of its (padded) configs
     record: tuple[str, ...] | Callable[[Any], Mapping[str, Any]] = ()  # optimizer-state values to record
     strategy_reason: str = ""
+    train_steps: dict[int, Callable] = field(default_factory=dict)  # per group, jitted: traced once, reused
 
     @property
     def devices(self) -> int:
@@ -356,10 +357,18 @@ def _train_step(plan: _Plan, calls: Calls, optimizer: Callable, g: int) -> Calla
     return train_step
 
 
+def _group_step(plan: _Plan, calls: Calls, optimizer: Callable, g: int) -> Callable:
+    """Group ``g``'s training step, jitted once: the check before compiling traces it, and the training program
+    reuses that trace (a nested jit is inlined when the program compiles)."""
+    if g not in plan.train_steps:
+        plan.train_steps[g] = jax.jit(_train_step(plan, calls, optimizer, g))
+    return plan.train_steps[g]
+
+
 def _steps_of_one(plan: _Plan, calls: Calls, optimizer: Callable, g: int) -> Callable:
     """``(carry, hp, batches, start) -> (carry, metrics [k])``: ``steps_per_call`` steps of one config, its batch
     of each step made from its own seed (device data) or taken from the stacked host batches ``[k, seed, ...]``."""
-    train_step = _train_step(plan, calls, optimizer, g)
+    train_step = _group_step(plan, calls, optimizer, g)
     make_batch = calls.task.data
 
     def one(carry, hp, batches, start):
@@ -383,7 +392,7 @@ def _build_call(plan: _Plan, calls: Calls, optimizer: Callable) -> Any:
     k_steps = plan.steps_per_call
 
     def group_call(g: int):
-        train_step = _train_step(plan, calls, optimizer, g)
+        train_step = _group_step(plan, calls, optimizer, g)
 
         def one(carry, hp, batches, start):
             def body(carry, k):
@@ -672,7 +681,7 @@ def run(
     traced = _preflight.check_and_fingerprint(
         grid=g, calls=calls, optimizer=optimizer, host_source=source, seed=int(plan.unique_seeds[0]),
         hyperparams=lambda group, hp: _hyperparams(plan, group, hp),
-        train_step=lambda group: _train_step(plan, calls, optimizer, group), fingerprint=checkpoint_dir is not None)
+        train_step=lambda group: _group_step(plan, calls, optimizer, group), fingerprint=checkpoint_dir is not None)
     fingerprint = {**plan.fingerprint(task), **traced}
     saver = _checkpoint.Saver(checkpoint_dir, fingerprint, _preflight.MEANING) if checkpoint_dir else None
     if cache_dir is not None:
