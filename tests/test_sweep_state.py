@@ -364,7 +364,13 @@ def test_two_processes_of_two_devices_equal_one_process_of_four(tmp_path):
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
     assert single.returncode == 0, single.stderr[-2000:]
+    one_device = subprocess.run([sys.executable, script, str(tmp_path / "one.npz")], cwd=ROOT, capture_output=True,
+                                text=True, timeout=300, env=dict(env, XLA_FLAGS=""))
+    assert one_device.returncode == 0, one_device.stderr[-2000:]
     multi, one = np.load(tmp_path / "multi.npz"), np.load(tmp_path / "single.npz")
+    alone = np.load(tmp_path / "one.npz")
+    assert int(alone["devices"]) == 1
+    np.testing.assert_array_equal(alone["loss"], one["loss"])  # 1 device = 4 devices, bit for bit
     assert (int(multi["devices"]), int(multi["processes"])) == (4, 2)
     assert (int(one["devices"]), int(one["processes"])) == (4, 1)
     assert multi["diverged"].tolist() == one["diverged"].tolist() and (one["diverged"] >= 0).sum() == 4
