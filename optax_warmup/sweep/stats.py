@@ -14,10 +14,10 @@ SciPy (the ``sweep`` extra) is imported only when a t quantile or p-value is com
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 MIN_SEEDS = 3
 CONFIDENCE = 0.95
@@ -29,7 +29,7 @@ def _t():
     return require("scipy.stats", "sweep", "intervals and p-values").t
 
 
-def _values(name: str, values: Sequence[float]) -> np.ndarray:
+def _values(name: str, values: ArrayLike) -> np.ndarray:
     x = np.asarray(values, np.float64).reshape(-1)
     if x.size == 0:
         raise ValueError(f"{name}: give at least one value")
@@ -75,7 +75,7 @@ class Interval:
                     confidence=self.confidence, known=self.known)
 
 
-def interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Interval:
+def interval(values: ArrayLike, confidence: float = CONFIDENCE) -> Interval:
     """The mean of ``values`` with its Student-t interval.
 
     Examples:
@@ -124,7 +124,7 @@ class Paired:
                     confidence=self.confidence, known=self.known, distinguishable=self.distinguishable())
 
 
-def paired(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> Paired:
+def paired(a: ArrayLike, b: ArrayLike, confidence: float = CONFIDENCE) -> Paired:
     """The paired comparison of ``a`` and ``b``, seed by seed (``a[i]`` and ``b[i]`` share seed ``i``).
 
     A paired t-test on the differences ``a - b``. When every difference is the same (sd 0) the interval is that
@@ -155,7 +155,7 @@ def paired(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENC
     return Paired(mean, n, mean - half, mean + half, p, mean / sd, confidence)
 
 
-def holm(p_values: Sequence[float]) -> list[float]:
+def holm(p_values: ArrayLike) -> list[float]:
     """Holm's step-down adjusted p-values (family-wise error over the table): reject where ``adjusted < alpha``.
 
     The i-th smallest of ``m`` p-values is multiplied by ``m - i`` (i from 0), kept monotone and capped at 1.
