@@ -15,6 +15,10 @@ counter at 0, then trains up to ``steps_per_call`` steps, each slot on its own c
   rungs, the last one never stopping early (asynchronous Hyperband);
 * a config whose loss, gradients or parameters are not finite frees its slot at the end of that call.
 
+A task that makes its parameters or batches on the host (``init(seed)``, ``batches(seed)``) works too: every search
+config trains on the same seed, so its parameters are made once and the first ``steps`` batches of its stream are
+drawn once and kept on the device (memory: ``steps`` batches), each slot reading its own step.
+
 The loss a config is ranked by is its mean training loss over the last 10% of the steps it ran (the convention
 of ``SweepResult.train_loss``). The top ``confirm_top`` configs that ran to the end are then trained again in
 full on ``confirm_seeds`` fresh seeds (``seed + 1, seed + 2, ...``; the search trains every config on ``seed``,
@@ -233,12 +237,12 @@ def _build_group(plan: _SlotPlan, task, optimizer: Callable, space: space_lib.Sp
         with _lr.rate_in_state():
             return optax.with_extra_args_support(optimizer(factory_values(hp)))
 
-    def one(carry, hp, seed, reset, target):
+    def one(carry, hp, seed, reset, target, host_params, host_batches):
         key = jax.random.key(seed)
         tx = make_tx(hp)
 
         def fresh():  # the engine's key rule: init gets fold_in(key, 0), data fold_in(key, 1)
-            params = task.init(jax.random.fold_in(key, 0))
+            params = host_params if task.host_init else task.init(jax.random.fold_in(key, 0))
             return dict(params=params, opt=tx.init(params), step=jnp.int32(0), ok=jnp.bool_(True))
 
         carry = engine_lib._tree_where(reset, fresh(), carry)  # a select: lax.cond needs shard_map's vma casts
@@ -247,7 +251,10 @@ def _build_group(plan: _SlotPlan, task, optimizer: Callable, space: space_lib.Sp
         def body(c, _):
             step = c["step"]
             train = c["ok"] & (step < target)
-            batch = task.data(step, data_key)
+            if task.data is not None:
+                batch = task.data(step, data_key)
+            else:  # the search seed's host stream, drawn once: this slot's step of it
+                batch = jax.tree.map(lambda b: b[jnp.minimum(step, b.shape[0] - 1)], host_batches)
             (loss, _aux), grads = _loss_and_grad(task, c["params"], batch)
             updates, new_opt = tx.update(grads, c["opt"], c["params"], value=loss)
             new_params = optax.apply_updates(c["params"], updates)
@@ -262,11 +269,14 @@ def _build_group(plan: _SlotPlan, task, optimizer: Callable, space: space_lib.Sp
         return jax.lax.scan(body, carry, jnp.arange(k_steps))
 
     engine_plan = cast(Any, plan)  # the engine's helpers read only strategy, chunk_size and mesh
-    local = lambda *xs: engine_lib._per_device(engine_plan, one, n_local)(*xs)  # noqa: E731
-    return jax.jit(engine_lib._sharded(engine_plan, local, 5), donate_argnums=0)
+    def local(carry, hp, seed, reset, target, host_params, host_batches):  # the last two: the same for all
+        mapped = lambda *xs: one(*xs, host_params, host_batches)  # noqa: E731
+        return engine_lib._per_device(engine_plan, mapped, n_local)(carry, hp, seed, reset, target)
+
+    return jax.jit(engine_lib._sharded(engine_plan, local, 7, replicated=(5, 6)), donate_argnums=0)
 
 
-def _slot_shapes(task, optimizer, space: space_lib.Space, static: tuple, hp_example: dict):
+def _slot_shapes(task, optimizer, space: space_lib.Space, static: tuple, hp_example: dict, host_params):
     """One slot's state, as shapes."""
 
     def fresh(hp):
@@ -274,7 +284,7 @@ def _slot_shapes(task, optimizer, space: space_lib.Space, static: tuple, hp_exam
         values.update({a: hp[a] for a in space.traced})
         with _lr.rate_in_state():
             tx = optax.with_extra_args_support(optimizer({a: values[a] for a in space.axes}))
-        params = task.init(jax.random.fold_in(jax.random.key(0), 0))
+        params = host_params if task.host_init else task.init(jax.random.fold_in(jax.random.key(0), 0))
         return dict(params=params, opt=tx.init(params), step=jnp.int32(0), ok=jnp.bool_(True))
 
     return jax.eval_shape(fresh, hp_example)
@@ -535,12 +545,6 @@ def search(
     if not isinstance(task, engine_lib.Task):
         raise ValueError(f"task must be an optax_warmup.sweep.Task, got {type(task).__name__}")
     task.check()
-    if task.data is None:
-        raise ValueError("search: the task needs data(step, key) (batches made on the device): a slot starts a new "
-                         "config inside the compiled program, where host batches(seed) cannot follow it")
-    if task.host_init:
-        raise ValueError("search: the task needs a jittable init(key): a slot re-initialises its config inside "
-                         "the compiled program, where a host init(seed) cannot run")
     if not callable(optimizer):
         raise ValueError(f"optimizer must be a function hp -> GradientTransformation, got {optimizer!r}")
     steps, budget = int(steps), int(budget)
@@ -606,6 +610,7 @@ class _Searcher:
         self.settings, self.saver, self.checkpoint_every = settings, saver, checkpoint_every
         self.budget_seconds, self.progress, self.wall0 = budget_seconds, progress, wall0
         self.seed = settings["seed"]
+        self.host: tuple[Any, Any] = ({}, {})
         self.history: list[dict] = []
         self.pending: list[list[tuple[int, dict]]] = [[] for _ in groups]
         self.occupant = np.full((len(groups), per_group), -1, np.int64)  # index into history, -1: free
@@ -662,12 +667,14 @@ class _Searcher:
 
     def run(self) -> SearchResult:
         shard = NamedSharding(self.plan.mesh, P(engine_lib.AXIS))
+        self.host = jax.device_put(_host_inputs(self.task, self.seed, self.settings["steps"]),
+                                   NamedSharding(self.plan.mesh, P()))
         n_local = self.per_group // len(self.plan.mesh.devices.flat)
         calls, carries = [], []
         abstract_all = []
         for static in self.groups:
             example = {a: np.zeros((), self.sp.dtype(a)) for a in self.sp.traced}
-            one = _slot_shapes(self.task, self.optimizer, self.sp, static, example)
+            one = _slot_shapes(self.task, self.optimizer, self.sp, static, example, self.host[0])
             abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct((self.per_group, *a.shape), a.dtype,
                                                                    sharding=shard), one)
             abstract_all.append(abstract)
@@ -685,7 +692,7 @@ class _Searcher:
             hp, seeds, reset, target = self._inputs(g, np.zeros(self.per_group, bool),
                                                     np.zeros(self.per_group, np.int32))
             t0 = time.perf_counter()
-            calls.append(fn.lower(abstract_all[g], hp, seeds, reset, target).compile())
+            calls.append(fn.lower(abstract_all[g], hp, seeds, reset, target, *self.host).compile())
             self.timing["compile_s"] += time.perf_counter() - t0
             self.timing["training_compiles"] += 1
         bar = None
@@ -749,7 +756,7 @@ class _Searcher:
                 if i >= 0:
                     h = self.history[i]
                     target[s] = self.rungs.next_target(h["bracket"], h["steps"])
-            carries[g], losses = call(carries[g], *self._inputs(g, resets[g], target))
+            carries[g], losses = call(carries[g], *self._inputs(g, resets[g], target), *self.host)
             outs[g] = losses
         outs = {g: (*(np.asarray(x) for x in jax.device_get(v)), np.asarray(jax.device_get(carries[g]["ok"])))
                 for g, v in outs.items()}
@@ -805,6 +812,24 @@ class _Searcher:
             self.proposer.replay([["ask"]] * state["asked"])
         for key in ("compile_s", "train_s", "checkpoint_s"):
             self.timing[key] = state["timing"].get(key, 0.0)
+
+
+def _host_inputs(task, seed: int, steps: int) -> tuple[Any, Any]:
+    """For a task that makes them on the host: the search seed's parameters (``init(seed)``) and the first ``steps``
+    batches of its stream (``batches(seed)``), stacked; every config starts from them (it is the same seed), each
+    slot reading its own step. Empty for a task that makes them on the device."""
+    params = task.init(int(seed)) if task.host_init else {}
+    if task.batches is None:
+        return params, {}
+    stream, drawn = iter(task.batches(int(seed))), []
+    for _ in range(steps):
+        try:
+            drawn.append(next(stream))
+        except StopIteration:  # as run() does: the last batch repeats
+            if not drawn:
+                raise ValueError("Task.batches(seed) yielded no batch") from None
+            drawn.append(drawn[-1])
+    return params, jax.tree.map(lambda *b: np.stack([np.asarray(x) for x in b]), *drawn)
 
 
 # ------------------------------------------------------------------------------------------------ confirmation
