@@ -270,7 +270,7 @@ def _build_group(plan: _SlotPlan, task, optimizer: Callable, space: space_lib.Sp
 
     engine_plan = cast(Any, plan)  # the engine's helpers read only strategy, chunk_size and mesh
     def local(carry, hp, seed, reset, target, host_params, host_batches):  # the last two: the same for all
-        mapped = lambda *xs: one(*xs, host_params, host_batches)  # noqa: E731
+        mapped = lambda c, h, s, r, t: one(c, h, s, r, t, host_params, host_batches)  # noqa: E731
         return engine_lib._per_device(engine_plan, mapped, n_local)(carry, hp, seed, reset, target)
 
     return jax.jit(engine_lib._sharded(engine_plan, local, 7, replicated=(5, 6)), donate_argnums=0)
