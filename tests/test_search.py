@@ -218,3 +218,42 @@ def test_a_host_task_searches_too_and_trains_like_run():
     fresh = sweep.run(T.host_task(), T.adamw, STEPS, [dict(h["config"], seed=2) for h in done], progress=False)
     for i, h in enumerate(done):
         np.testing.assert_allclose(h["losses"], fresh.curves["loss"][i], rtol=2e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------ command line
+
+
+def test_the_search_command_runs_and_writes_its_report(tmp_path, capsys):
+    from optax_warmup import cli
+
+    code = cli.main(["search", "--task", "tests.sweep_tasks:command_line_task", "--steps", str(STEPS), "--space",
+                     "peak_value=log(1e-3,1)", "--space", "warmup_steps=uniform(0,0.5)", "--budget", "120",
+                     "--slots", "2", "--confirm-top", "2", "--confirm-seeds", "3", "--out", str(tmp_path),
+                     "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "search: asha with sobol proposals over peak_value, warmup_steps; budget 120" in out
+    assert "confirmed on fresh seeds [1, 2, 3]" in out
+    assert sorted(os.listdir(tmp_path)) == ["confirmed.png", "curves.png", "loss_over_spent.png", "search.json",
+                                            "table.txt"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--space", "peak_value=log(0,1)"], "LogUniform needs positive bounds"),
+    (["--space", "peak_value=normal(0,1)"], "the kinds are log, uniform, int and choice"),
+    (["--space", "peak_value=log(1)"], "takes two numbers"),
+    (["--space", "peak_value"], "NAME=KIND(ARGS)"),
+    (["--method", "bohb"], "invalid choice"),
+    (["--space", "peak_value=log(1e-3,1)", "--space", "peak_value=log(1e-3,1)"], "names an axis twice"),
+], ids=["log-of-zero", "kind", "one-bound", "no-kind", "method", "twice"])
+def test_a_bad_search_flag_is_one_line_and_exit_2(flags, message, capsys, tmp_path):
+    from optax_warmup import cli
+
+    try:
+        code = cli.main(["search", "--task", "tests.sweep_tasks:command_line_task", "--steps", str(STEPS),
+                         "--out", str(tmp_path), *flags])
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and message in err[-1], err
+    assert sum(1 for line in err if "optax-warmup" in line and "error" in line.lower()) <= 1
