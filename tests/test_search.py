@@ -114,15 +114,16 @@ def test_hyperband_brackets_start_at_later_rungs_and_the_last_never_stops():
     assert search_lib.Rungs.make("random", 81, 3, None).next_target(0, 0) == 81
 
 
-def test_asha_stops_exactly_the_configs_its_rule_says():
-    found = _search(method="asha", budget=10 * STEPS, slots=3)
+@pytest.mark.parametrize("method", ["asha", "hyperband"])
+def test_asha_stops_exactly_the_configs_its_rule_says(method):
+    found = _search(method=method, budget=10 * STEPS, slots=3)
     rungs = found.settings["rungs"]
-    assert rungs == [3, 8]
+    assert rungs == [3, 8] and found.settings["brackets"] == (3 if method == "hyperband" else 1)
     checked = 0
     for key, values in found.rungs.items():
-        rung = int(key.split("/")[1])
+        bracket, rung = (int(x) for x in key.split("/"))
         for h in found.history:
-            if str(rung) not in h["rungs"]:
+            if h["bracket"] != bracket or str(rung) not in h["rungs"]:
                 continue
             v = h["rungs"][str(rung)]
             n = values.index(v) + 1  # its place in the order of arrival
@@ -131,6 +132,9 @@ def test_asha_stops_exactly_the_configs_its_rule_says():
             assert stopped_here == (v > kth), (h["number"], rung, v, values[:n])
             checked += 1
     assert checked > 10 and any(h["status"] == "stopped" for h in found.history)
+    if method == "hyperband":  # the last bracket never stops early: its configs run to the end or the budget
+        last = [h for h in found.history if h["bracket"] == 2]
+        assert last and all(h["status"] in ("completed", "budget") for h in last)
 
 
 # ------------------------------------------------------------------------------------------------ resume

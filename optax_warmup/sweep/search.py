@@ -576,6 +576,7 @@ def search(
     searcher = _Searcher(task, optimizer, sp, rungs, plan, groups, per_group, k, proposer, settings, saver,
                          checkpoint_every, budget_seconds, progress, wall0)
     found = searcher.run()
+    found.timing["search_s"] = time.perf_counter() - wall0
     if found.completed():  # the search's own answer; confirmation replaces it by the best confirmed mean
         first = min(found.completed(), key=lambda h: h["value"])
         found.best, found.best_given = dict(first["config"]), dict(first["given"])
