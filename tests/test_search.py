@@ -142,8 +142,9 @@ def test_asha_stops_exactly_the_configs_its_rule_says(method):
 
 def test_a_resumed_search_equals_an_uninterrupted_one_sampler_state_included(tmp_path, monkeypatch):
     sampler = optuna.samplers.TPESampler(seed=0, n_startup_trials=3)
-    args = dict(method="asha", budget=8 * STEPS, slots=2, sampler=sampler, checkpoint_every=100)
+    args = dict(method="asha", budget=8 * STEPS, slots=2, sampler=sampler)
     whole = _search(**args)
+    args["checkpoint_every"] = 100  # only on Ctrl-C and at the end
     original = search_lib._Searcher._round
     calls = {"n": 0}
 
@@ -169,7 +170,11 @@ def test_a_resumed_search_equals_an_uninterrupted_one_sampler_state_included(tmp
 
 
 def test_confirmation_trains_the_top_configs_on_fresh_seeds_and_reports_how_sure(tmp_path):
-    found = _search(method="asha", budget=10 * STEPS, slots=3, seed=4, confirm_top=2, confirm_seeds=3)
+    args = dict(method="asha", budget=10 * STEPS, slots=3, seed=4, confirm_top=2, confirm_seeds=3,
+                checkpoint_dir=tmp_path / "ckpt")
+    found = _search(**args)
+    again = _search(**args)  # a finished search resumes as finished, its confirmation from its own checkpoint
+    assert again.timing["resumed_at_spent"] == found.spent and again.confirmed == found.confirmed
     c = found.confirmed
     assert c["seeds"] == [5, 6, 7] and 4 not in c["seeds"]  # the search trained every config on seed 4
     assert set(found.confirmation.seeds) == {5, 6, 7} and len(found.confirmation) == 2 * 3
@@ -182,7 +187,7 @@ def test_confirmation_trains_the_top_configs_on_fresh_seeds_and_reports_how_sure
     assert c["interval"]["low"] == pytest.approx(iv.low) and c["interval"]["known"]
     up = c["runner_up"]
     assert up["comparison"]["difference"] == pytest.approx(up["mean"] - c["mean"], abs=1e-6)
-    paths = found.write(tmp_path)
+    paths = found.write(tmp_path / "out")
     table = open(paths["table"]).read()
     assert "confirmed on fresh seeds [5, 6, 7]" in table and "(95% t-interval, 3 seeds)" in table
     assert "rung survival" in table and os.path.getsize(paths["spent"]) > 1000
@@ -205,8 +210,12 @@ def test_confirmation_trains_the_top_configs_on_fresh_seeds_and_reports_how_sure
     (dict(sampler="tpe"), "Optuna sampler"),
     (dict(budget=0), "budget must be"),
     (dict(method="random", min_steps=3), "method='random' has none"),
+    (dict(method="random", eta=4), "method='random' has none"),
+    (dict(checkpoint_every=5), "give checkpoint_dir too"),
+    (dict(confirm_seeds=3), "confirm_top=0 asks for no confirmation"),
 ], ids=["empty-choice", "low-eq-high", "log-nonpositive", "unread-axis", "seed", "not-a-distribution",
-        "warmup-too-long", "method", "sampler", "budget", "min-steps-random"])
+        "warmup-too-long", "method", "sampler", "budget", "min-steps-random", "eta-random", "checkpoint-every",
+        "confirm-seeds"])
 def test_a_bad_search_is_refused_in_one_line_before_anything_compiles(kwargs, message):
     with count_compiles() as seen, pytest.raises(ValueError, match=message) as e:
         _search(**kwargs)

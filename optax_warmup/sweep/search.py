@@ -463,17 +463,17 @@ def search(
     method: str = "asha",
     sampler: Any = None,
     seed: int = 0,
-    eta: int = 3,
+    eta: int | None = None,
     min_steps: int | None = None,
     budget_seconds: float | None = None,
     confirm_top: int = 3,
-    confirm_seeds: int = 5,
+    confirm_seeds: int | None = None,
     steps_per_call: int | None = None,
     strategy: str = "auto",
     chunk_size: int | None = None,
     devices: Sequence[Any] | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
-    checkpoint_every: int = 20,
+    checkpoint_every: int | None = None,
     out_dir: str | os.PathLike | None = None,
     durations: Iterable[str] = (),
     progress: bool = True,
@@ -517,18 +517,30 @@ def search(
       ValueError: a bad space, task, method or argument, in one line, before anything compiles.
     """
     wall0 = time.perf_counter()
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
     _positive("steps", steps)
     _positive("budget", budget)
     _positive("slots", slots)
-    _positive("eta", eta, low=2)
-    _positive("checkpoint_every", checkpoint_every)
-    _positive("confirm_seeds", confirm_seeds)
+    if eta is not None:
+        _positive("eta", eta, low=2)
+        if method == "random":
+            raise ValueError("eta sets the rungs of 'asha' or 'hyperband'; method='random' has none")
+    eta = 3 if eta is None else int(eta)
+    if checkpoint_every is not None:
+        _positive("checkpoint_every", checkpoint_every)
+        if checkpoint_dir is None:
+            raise ValueError("checkpoint_every: give checkpoint_dir too (where the checkpoints go)")
+    checkpoint_every = 20 if checkpoint_every is None else int(checkpoint_every)
+    if confirm_seeds is not None:
+        _positive("confirm_seeds", confirm_seeds)
+        if confirm_top == 0:
+            raise ValueError("confirm_seeds: confirm_top=0 asks for no confirmation")
+    confirm_seeds = 5 if confirm_seeds is None else int(confirm_seeds)
     if isinstance(confirm_top, bool) or not isinstance(confirm_top, int | np.integer) or confirm_top < 0:
         raise ValueError(f"confirm_top must be a whole number >= 0, got {confirm_top!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
     if min_steps is not None:
         _positive("min_steps", min_steps)
         if method == "random":
@@ -595,10 +607,7 @@ def _positive(name: str, value: Any, low: int = 1) -> None:
 
 
 def _sampler_fingerprint(sampler: Any) -> str | None:
-    if sampler is None:
-        return None
-    seed = getattr(sampler, "_rng", None)
-    return f"{type(sampler).__name__}" + ("" if seed is None else "(seeded)")
+    return None if sampler is None else type(sampler).__name__
 
 
 class _Searcher:
@@ -847,6 +856,9 @@ def _confirm(found: SearchResult, task, optimizer, sp, steps, top, n_seeds, seed
                             checkpoint_dir=None if checkpoint_dir is None else os.path.join(checkpoint_dir,
                                                                                             "confirm"))
     found.confirmation = result
+    if result.interrupted:  # the same call again resumes the confirmation from its own checkpoint
+        found.interrupted = result.interrupted
+        return
     final = result.final_loss
     candidates = []
     for j, h in enumerate(ranked):

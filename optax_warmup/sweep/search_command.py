@@ -87,10 +87,10 @@ def add_parser(sub) -> None:
                         "random (needs the search extra)")
     p.add_argument("--slots", type=_positive_int, default=16, help="configs training at once (default 16)")
     p.add_argument("--seed", type=int, default=0, help="search seed; confirmation uses the seeds after it")
-    p.add_argument("--eta", type=_positive_int, default=3, help="ASHA's reduction factor (default 3)")
+    p.add_argument("--eta", type=_positive_int, help="ASHA's reduction factor (default 3)")
     p.add_argument("--min-steps", type=_positive_int, help="the first rung (default steps / eta^3)")
     p.add_argument("--confirm-top", type=int, default=3, help="configs to confirm on fresh seeds (default 3)")
-    p.add_argument("--confirm-seeds", type=_positive_int, default=5, help="fresh seeds per confirmed config (5)")
+    p.add_argument("--confirm-seeds", type=_positive_int, help="fresh seeds per confirmed config (default 5)")
     p.add_argument("--budget-seconds", type=lambda s: _number(s, positive=True),
                    help="also stop after this much wall time")
     p.add_argument("--strategy", choices=("auto", "vmap", "map"), default="auto",
