@@ -171,7 +171,8 @@ def _require(module: str):
 class Rungs:
     """When a config may be stopped and whether it is (the ASHA rule), per bracket.
 
-    ``rungs`` are the steps ``ceil(steps / eta**k)`` for ``k = 1, 2, ...`` down to ``min_steps``, ascending. Bracket
+    ``rungs`` are the steps ``ceil(steps / eta**k)`` for ``k = 1, 2, ...`` down to ``min_steps`` (default: ``k``
+    up to 3), ascending. Bracket
     ``b`` of Hyperband uses ``rungs[b:]``; ``"asha"`` has one bracket (all rungs), ``"random"`` none.
     """
 
@@ -185,9 +186,9 @@ class Rungs:
     def make(cls, method: str, steps: int, eta: int, min_steps: int | None) -> Rungs:
         if method == "random":
             return cls(steps, eta, [], 1)
-        low = min_steps if min_steps is not None else max(1, math.ceil(steps / eta**3))
+        low = min_steps if min_steps is not None else math.ceil(steps / eta**3)  # default: three rungs
         rungs, k = [], 1
-        while steps / eta**k >= low:
+        while eta**k <= steps and math.ceil(steps / eta**k) >= low:
             rungs.append(math.ceil(steps / eta**k))
             k += 1
         rungs = sorted(set(r for r in rungs if 0 < r < steps))
