@@ -4,6 +4,7 @@ seconds."""
 
 import contextlib
 import importlib
+import importlib.util
 import json
 import math
 import os
@@ -208,13 +209,15 @@ def test_confirmation_trains_the_top_configs_on_fresh_seeds_and_reports_how_sure
      "longer than the run"),
     (dict(method="bohb"), "method must be one of"),
     (dict(sampler="tpe"), "Optuna sampler"),
+    pytest.param(dict(sampler=optuna.samplers.CmaEsSampler(seed=0)), "CmaEsSampler needs cmaes",
+                 marks=pytest.mark.skipif(importlib.util.find_spec("cmaes") is not None, reason="cmaes installed")),
     (dict(budget=0), "budget must be"),
     (dict(method="random", min_steps=3), "method='random' has none"),
     (dict(method="random", eta=4), "method='random' has none"),
     (dict(checkpoint_every=5), "give checkpoint_dir too"),
     (dict(confirm_seeds=3), "confirm_top=0 asks for no confirmation"),
 ], ids=["empty-choice", "low-eq-high", "log-nonpositive", "unread-axis", "seed", "not-a-distribution",
-        "warmup-too-long", "method", "sampler", "budget", "min-steps-random", "eta-random", "checkpoint-every",
+        "warmup-too-long", "method", "sampler", "cmaes", "budget", "min-steps-random", "eta-random", "checkpoint-every",
         "confirm-seeds"])
 def test_a_bad_search_is_refused_in_one_line_before_anything_compiles(kwargs, message):
     with count_compiles() as seen, pytest.raises(ValueError, match=message) as e:

@@ -555,6 +555,7 @@ def search(
         if not isinstance(sampler, optuna.samplers.BaseSampler):
             raise ValueError(f"sampler must be an Optuna sampler (optuna.samplers.TPESampler(seed=0), ...), got "
                              f"{sampler!r}")
+        _check_sampler_dependencies(sampler)
     if not isinstance(task, engine_lib.Task):
         raise ValueError(f"task must be an optax_warmup.sweep.Task, got {type(task).__name__}")
     task.check()
@@ -600,6 +601,20 @@ def search(
     if out_dir is not None and jax.process_index() == 0:
         found.write(out_dir)
     return found
+
+
+# Optuna's samplers that import their own optional dependencies only once they model (after their random
+# startup trials): checked at the door, so the search does not fail after compiling and training.
+_SAMPLER_NEEDS = {"GPSampler": ("torch",), "CmaEsSampler": ("cmaes",)}
+
+
+def _check_sampler_dependencies(sampler: Any) -> None:
+    import importlib.util
+
+    for module in _SAMPLER_NEEDS.get(type(sampler).__name__, ()):
+        if importlib.util.find_spec(module) is None:
+            raise ValueError(f"sampler: Optuna's {type(sampler).__name__} needs {module}, which is not installed "
+                             f"(pip install {module})")
 
 
 def _positive(name: str, value: Any, low: int = 1) -> None:
