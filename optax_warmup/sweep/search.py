@@ -309,6 +309,11 @@ class SearchResult:
         ``steps`` (trained), ``rungs`` (step -> loss there), ``value`` (the loss it is ranked by), ``losses``
         (its training curve), ``spent_at_end`` (config-steps spent by the whole search when it ended).
       confirmation: the ``SweepResult`` of the confirmation run (None without one).
+      settings: the search's arguments as run (rungs, brackets, slots per group, steps per call, ...).
+      rungs: ``"bracket/rung" -> [losses]`` recorded at each rung, in the order the configs arrived.
+      spent: config-steps trained. timing: seconds (``compile_s``, ``train_s``, ``search_s``, ``total_s``) and
+        ``training_compiles``; ``resumed_at_spent`` when resumed from a checkpoint.
+      interrupted: the signal that stopped the search (or its confirmation), or None.
     """
 
     best: dict | None
