@@ -405,13 +405,15 @@ class SearchResult:
         paths = {}
         fig, ax = plt.subplots(figsize=(6, 4))
         x, y = self.best_so_far()
-        if len(x):
-            ax.step(x, y, where="post", label=f"search ({self.settings['method']})")
+        if len(x):  # the best so far, held to the end of the spending
+            ax.step(np.append(x, max(self.spent, x[-1])), np.append(y, y[-1]), where="post",
+                    label=f"search ({self.settings['method']})")
         if grid is not None:
             best = float(np.nanmin(grid.train_loss))
             ax.scatter([len(grid) * grid.steps], [best], color="k", label=f"full grid ({len(grid)} configs)")
         ax.set_xlabel("config-steps spent")
         ax.set_ylabel("best train loss (last 10% of steps)")
+        ax.set_yscale("log")
         ax.legend()
         paths["spent"] = save(fig, os.path.join(out_dir, "loss_over_spent.png"))
         fig, ax = plt.subplots(figsize=(6, 4))
