@@ -273,3 +273,8 @@ def test_a_bad_search_flag_is_one_line_and_exit_2(flags, message, capsys, tmp_pa
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and message in err[-1], err
     assert sum(1 for line in err if "optax-warmup" in line and "error" in line.lower()) <= 1
+
+
+def test_budget_seconds_counts_the_whole_search_compile_included():
+    found = _search(method="random", budget=100 * STEPS, budget_seconds=1e-3)
+    assert found.spent == 0 and found.history == [] and found.best is None  # spent compiling: nothing started

@@ -506,7 +506,8 @@ def search(
         seeds after it.
       eta: ASHA's reduction factor: rungs at ``steps / eta**k``, the top ``1/eta`` continue.
       min_steps: the first rung is at least this many steps (default ``steps / eta**3``).
-      budget_seconds: also stop once this much wall time has passed (the result then depends on the machine).
+      budget_seconds: also stop once this much wall time has passed since the call, compiles included (the
+        result then depends on the machine).
       confirm_top, confirm_seeds: confirm the ``confirm_top`` best completed configs on this many fresh seeds
         (``confirm_top=0``: no confirmation).
       steps_per_call: training steps per device call; decisions happen between calls (default 10, at most the
