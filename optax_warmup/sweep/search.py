@@ -567,6 +567,8 @@ def search(
     if not isinstance(task, engine_lib.Task):
         raise ValueError(f"task must be an optax_warmup.sweep.Task, got {type(task).__name__}")
     task.check()
+    if getattr(task, "model_state", False):  # the engine's model-state tasks: not carried by slots yet
+        raise ValueError("search: a Task with model_state (BatchNorm statistics, ...) is not supported yet; use run()")
     if not callable(optimizer):
         raise ValueError(f"optimizer must be a function hp -> GradientTransformation, got {optimizer!r}")
     steps, budget = int(steps), int(budget)
@@ -574,6 +576,8 @@ def search(
     corners = [sp.resolve(c) for c in sp.corner_configs()]
     grid_lib.check_factory(grid_lib.build(corners, steps, static=sp.static, durations=sp.durations), optimizer)
     strategy = engine_lib.resolve_strategy(strategy)
+    if strategy not in ("vmap", "map"):  # the slots live inside one program: a host loop over configs is no option
+        strategy = "map"
     chunk_size = engine_lib._positive_int("chunk_size", chunk_size)
     checkpoint_dir = engine_lib.check_directory("checkpoint_dir", checkpoint_dir)
     out_dir = engine_lib.check_directory("out_dir", out_dir)
