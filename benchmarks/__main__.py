@@ -44,7 +44,16 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    (args.out / "RESULTS.md").write_text(report.render(results))
+    text = report.render(results)
+    searched = args.out / "search_results.json"  # section 6 runs on its own (python -m benchmarks.search): kept
+    if searched.exists():
+        from benchmarks import search
+
+        saved = json.loads(searched.read_text())
+        section = "\n" + search.render(saved, saved.get("machine"))
+        marker = "\n## 7. "  # the sections in order: 6 before 7
+        text = text.replace(marker, section + marker, 1) if marker in text else text + section
+    (args.out / "RESULTS.md").write_text(text)
     print(
         f"[benchmarks] wrote {args.out / 'RESULTS.md'} and results.json in {results['total_s']:.1f} s", file=sys.stderr
     )

@@ -411,7 +411,7 @@ EXECUTION_LABELS = {"a_one_jit_per_config": "(a) one jit per config",
 
 
 def _execution_section(ex: dict) -> str:
-    out = ("\n## 6. Sweep engine against the loops a user writes\n\n"
+    out = ("\n## 7. Sweep engine against the loops a user writes\n\n"
            "`benchmarks/sweep_execution.py`: an MLP (64-128-128-10) and a CNN (conv 16, BatchNorm, dropout 0.1, "
            "dense) on scikit-learn's digits, a Transformer LM (2 Pre-LN blocks, d_model 64, context 32) on random "
            "bytes; K configs of peak (log-spaced 1e-3 to 1e-2) x 4 warmups, AdamW under "

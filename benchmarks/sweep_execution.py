@@ -1,4 +1,4 @@
-"""6. The sweep engine against the loops a user would write, on three models: an MLP, a CNN with BatchNorm and
+"""7. The sweep engine against the loops a user would write, on three models: an MLP, a CNN with BatchNorm and
 dropout, a small Transformer LM (digits images; random bytes for the LM), K = 16 and K = 64 configs.
 
 Every method trains the same K configs (peak learning rates log-spaced over [1e-3, 1e-2] crossed with 4 warmup

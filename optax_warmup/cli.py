@@ -1,6 +1,7 @@
 """The `optax-warmup` command (also `python -m optax_warmup`).
 
     optax-warmup sweep [--task T] [--axis NAME=V,...] [--quick] [--out DIR]  train a grid of models at once
+    optax-warmup search [--task T] [--space NAME=KIND(ARGS)] [--budget N]   search settings adaptively (ASHA, TPE)
     optax-warmup evidence methods|adaptive|transfer [--size S]              one experiment of docs/evidence.md
     optax-warmup plot SPEC [SPEC ...] [--steps N] [--out PNG]               draw schedules to a PNG
 """
@@ -22,7 +23,8 @@ from optax_warmup._version import __version__
 
 # What each command needs beyond the core dependencies: (the extra that installs it, modules), checked before the
 # command starts. The digits task's scikit-learn (the `digits` extra) is checked where the task loads.
-EXTRAS = {"plot": ("plot", ("matplotlib",)), "sweep": ("sweep", ("flax", "matplotlib", "tqdm"))}
+EXTRAS = {"plot": ("plot", ("matplotlib",)), "sweep": ("sweep", ("flax", "matplotlib", "tqdm")),
+          "search": ("sweep", ("flax", "matplotlib", "tqdm", "scipy"))}
 
 # ---------------------------------------------------------------------------------------------------- plot
 
@@ -275,8 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     from optax_warmup.sweep.command import add_parser as add_sweep_parser
     from optax_warmup.sweep.evidence.command import add_parser as add_evidence_parser
+    from optax_warmup.sweep.search_command import add_parser as add_search_parser
 
     add_sweep_parser(sub)
+    add_search_parser(sub)
     add_evidence_parser(sub)
     _add_plot_parser(sub)
     return parser

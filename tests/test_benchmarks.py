@@ -108,7 +108,7 @@ def test_quick_benchmarks_write_every_section_with_sane_numbers(tmp_path):
     assert results["mode"] == "quick"
     assert results["machine"]["jax"] and results["machine"]["optax"] and results["machine"]["cpu"]
     for heading in ("## Targets", "## 1. Step overhead", "## 2. Compiled size", "## 3. Sweep", "## 4. Curve",
-                    "## 5. Sweep engine", "## 6. Sweep engine against the loops a user writes"):
+                    "## 5. Sweep engine", "## 7. Sweep engine against the loops a user writes"):
         assert heading in markdown, heading
     _check_step_overhead(results["step_overhead"])
     _check_compile_size(results["compile_size"])

@@ -180,10 +180,10 @@ def test_classified_python_versions_are_the_ones_ci_runs():
 
 
 def test_lower_bounds_are_the_versions_the_minimum_job_pins():
-    """Each `name>=X` of the runtime dependencies and the plot/sweep/digits extras is pinned `name==X` in
+    """Each `name>=X` of the runtime dependencies and the plot/sweep/digits/search extras is pinned `name==X` in
     .ci/min-constraints.txt, which `make test-min` (a CI job) installs."""
     project = _pyproject()["project"]
-    requirements = project["dependencies"] + [r for e in ("plot", "sweep", "digits")
+    requirements = project["dependencies"] + [r for e in ("plot", "sweep", "digits", "search")
                                               for r in project["optional-dependencies"][e]]
     bounds = dict(re.fullmatch(r"([\w-]+)>=([\w.]+)", r).groups() for r in requirements)
     pins = dict(re.fullmatch(r"([\w-]+)==([\w.]+)", line).groups()

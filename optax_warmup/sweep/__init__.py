@@ -12,10 +12,17 @@ In one call::
 grid (axes -> configs, checked before anything compiles) -> engine (``Task``, ``run``: sharded over devices,
 vmap / map / chunks per device, several steps per device call, checkpoints) -> result (``SweepResult``: summaries,
 LR sensitivity, recommendation, JSON) -> plots. Built-in tasks live in ``optax_warmup.sweep.tasks``. Needs the
-``sweep`` extra (flax, matplotlib, tqdm, orbax).
+``sweep`` extra (flax, matplotlib, tqdm, orbax, scipy).
+
+To search instead of gridding: ``sweep.search(task, optimizer, steps, space={"peak_value": sweep.LogUniform(1e-4,
+1e-1)}, budget=...)`` (``search``: slots that start new configs inside one compiled program, ASHA / Hyperband,
+Optuna samplers with the ``search`` extra; the winner confirmed on fresh seeds, ``stats``).
 """
 
 from optax_warmup.sweep.engine import Task, run
 from optax_warmup.sweep.result import SweepResult, load
+from optax_warmup.sweep.search import SearchResult, search
+from optax_warmup.sweep.space import Choice, IntUniform, LogUniform, Uniform
 
-__all__ = ["SweepResult", "Task", "load", "run"]
+__all__ = ["Choice", "IntUniform", "LogUniform", "SearchResult", "SweepResult", "Task", "Uniform", "load", "run",
+           "search"]

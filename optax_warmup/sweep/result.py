@@ -273,28 +273,79 @@ class SweepResult:
                             sensitivity_per_seed=per_seed))
         return out
 
-    def recommend(self) -> dict | None:
-        """The most robust setting: the best mean final loss over seeds, among settings none of whose seeds
-        diverged; its seed spread (standard deviation over seeds, ddof 1); and the settings indistinguishable from
-        it: mean final loss no more than that spread above the best. None when every setting diverged."""
+    def recommend(self, alpha: float = 0.05) -> dict | None:
+        """The most robust setting and how sure that answer is (``optax_warmup.sweep.stats``).
+
+        The best mean final loss over seeds, among settings none of whose seeds diverged, with its Student-t
+        interval (``interval``; below 3 seeds the spread is unknown and the interval NaN), and a paired
+        comparison seed by seed with every other such setting (``comparisons``: difference other - best, its
+        t-interval, p-value, ``d_z``, and the p-value Holm-corrected over the table). ``runner_up`` is the next
+        best mean; ``indistinguishable`` the settings whose corrected p-value is not below ``alpha`` (empty when
+        the spread is unknown: with fewer than 3 seeds nothing can be told apart). None when every setting
+        diverged.
+        """
+        from optax_warmup.sweep import stats
+
         final = self.final_loss
         reasons = self.divergence()
+        seeds = self.seeds
         candidates: list[dict[str, Any]] = []
         for setting, members in self._by_setting().items():
             values = final[members]
             if any(reasons[i] for i in members) or not np.all(np.isfinite(values)):
                 continue
-            spread = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
             candidates.append(dict(setting=dict(zip(self.setting_axes, setting, strict=True)),
-                                   mean=float(np.mean(values)), spread=spread,
-                                   per_seed=[float(v) for v in values]))
+                                   mean=float(np.mean(values)), interval=stats.interval(values).to_dict(),
+                                   per_seed=[float(v) for v in values], seeds=[int(seeds[i]) for i in members]))
         if not candidates:
             return None
-        best = min(candidates, key=lambda c: c["mean"])
-        margin = best["spread"] if np.isfinite(best["spread"]) else 0.0
-        best["indistinguishable"] = [dict(setting=c["setting"], mean=c["mean"]) for c in candidates
-                                     if c is not best and c["mean"] - best["mean"] <= margin]
+        candidates.sort(key=lambda c: c["mean"])
+        best = candidates[0]
+        comparisons = []
+        for c in candidates[1:]:
+            row = dict(setting=c["setting"], mean=c["mean"])
+            if sorted(c["seeds"]) == sorted(best["seeds"]):  # paired seed by seed
+                mine = dict(zip(c["seeds"], c["per_seed"], strict=True))
+                row.update(stats.paired([mine[s] for s in best["seeds"]], best["per_seed"]).to_dict())
+            else:
+                row.update(difference=c["mean"] - best["mean"], n=0, p=float("nan"), known=False)
+            comparisons.append(row)
+        for row, p in zip(comparisons, stats.holm([r["p"] for r in comparisons]), strict=True):
+            row["p_holm"] = p
+        best["comparisons"] = comparisons
+        best["runner_up"] = comparisons[0] if comparisons else None
+        best["alpha"] = alpha
+        best["indistinguishable"] = [dict(setting=r["setting"], mean=r["mean"], p_holm=r["p_holm"])
+                                     for r in comparisons if r["known"] and not r["p_holm"] < alpha]
         return best
+
+    def _recommendation_lines(self) -> list[str]:
+        rec = self.recommend()
+        if rec is None:
+            return ["recommendation: none (every setting diverged in at least one seed)"]
+        from optax_warmup.sweep import stats
+
+        name = lambda s: ", ".join(f"{a}={self.label(a, v)}" for a, v in s.items())  # noqa: E731
+        iv = stats.Interval(**{k: v for k, v in rec["interval"].items() if k != "known"})
+        lines = [f"recommendation: {name(rec['setting'])}: final loss {iv.format()}"]
+        up = rec["runner_up"]
+        if up is None:
+            return lines
+        if not up["known"]:
+            why = "its seeds differ" if up["n"] == 0 else f"with {up['n']} seeds the spread is unknown"
+            lines.append(f"  runner-up {name(up['setting'])}: {up['mean']:.3f} ({up['difference']:+.3f}); "
+                         f"{why}, so they cannot be told apart")
+            return lines
+        verdict = "distinguishable" if up["p_holm"] < rec["alpha"] else "not distinguishable"
+        lines.append(f"  runner-up {name(up['setting'])}: {up['mean']:.3f}, {up['difference']:+.3f} "
+                     f"[{up['low']:+.3f}, {up['high']:+.3f}] seed by seed (paired t, p {up['p']:.3g}, Holm "
+                     f"{up['p_holm']:.3g}, d_z {up['d_z']:.2f}): {verdict}")
+        if rec["indistinguishable"]:
+            lines.append(f"  indistinguishable from it (Holm-corrected p >= {rec['alpha']:g}):")
+            lines += [f"    {name(c['setting'])}: {c['mean']:.3f}" for c in rec["indistinguishable"]]
+        else:
+            lines.append("  every other setting is distinguishably worse")
+        return lines
 
     # -- text ------------------------------------------------------------------------------------------------
 
@@ -330,21 +381,7 @@ class SweepResult:
                 where = ", ".join(f"{a} {self.label(a, s[a])}" for a in axes if a in s) or "all"
                 per = ", ".join(f"{v:.3f}" for v in s["sensitivity_per_seed"])
                 lines.append(f"  {where}: {s['sensitivity']:.3f}   per seed [{per}]")
-        rec = self.recommend()
-        lines += [""]
-        if rec is None:
-            lines.append("recommendation: none (every setting diverged in at least one seed)")
-        else:
-            setting = ", ".join(f"{a}={self.label(a, v)}" for a, v in rec["setting"].items())
-            spread = f"seed spread (std) {rec['spread']:.3f}" if np.isfinite(rec["spread"]) else "one seed: no spread"
-            lines.append(f"recommendation: {setting}: final loss {rec['mean']:.3f}, {spread}")
-            if rec["indistinguishable"]:
-                lines.append("  indistinguishable within that spread:")
-                for c in rec["indistinguishable"]:
-                    other = ", ".join(f"{a}={self.label(a, v)}" for a, v in c["setting"].items())
-                    lines.append(f"    {other}: {c['mean']:.3f}")
-            elif np.isfinite(rec["spread"]):
-                lines.append("  no other setting is within that spread")
+        lines += ["", *self._recommendation_lines()]
         diverged = [(i, r) for i, r in enumerate(self.divergence()) if r]
         if diverged:
             lines += ["", "diverged configs:"]
