@@ -265,7 +265,7 @@ def _per_device(plan: _Plan, one: Callable, n_local: int) -> Callable:
 def _shard_map(plan: _Plan, local: Callable, in_specs: tuple, out_specs: Any) -> Callable:
     """``local`` on every device's share of the config axis; on one device, ``local`` itself (the same program
     without the partitioner's passes: less to compile for a sweep on one device)."""
-    if plan.devices == 1:
+    if plan.mesh.devices.size == 1:
         return local
     return jax.shard_map(local, mesh=plan.mesh, in_specs=in_specs, out_specs=out_specs)
 

@@ -515,6 +515,7 @@ def search(
       strategy, chunk_size, devices: how the slots run on each device and where (as for ``run()``).
       checkpoint_dir: save the search (slots, history, sampler log) every ``checkpoint_every`` calls and on
         SIGINT / SIGTERM; the same call again resumes it and ends as an uninterrupted search would, bit for bit.
+      checkpoint_every: device calls between checkpoints (default 20; needs ``checkpoint_dir``).
       out_dir: write ``found.write(out_dir)`` at the end.
       durations: more axes to treat as durations.
       progress: show progress bars.
