@@ -5,7 +5,8 @@
 ``train.py`` (``step_update(num_updates)`` after each update). That is timm's ``_get_lr(k)``, except at
 ``k = 0`` without warmup, where the optimizer still holds ``learning_rate`` (timm only writes its first value
 after the first update). Values checked against timm 1.0.31 (``tests/data/compat_golden.json``). LR noise is
-not supported.
+not supported: timm draws it from torch's random generator (``torch.Generator`` seeded with ``noise_seed + t``),
+which no JAX program reproduces.
 
 Quirks reproduced on purpose:
 
@@ -18,8 +19,10 @@ Quirks reproduced on purpose:
 from __future__ import annotations
 
 import jax.numpy as jnp
+import optax
 
 from optax_warmup import _validate as V
+from optax_warmup._phases import PhaseSchedule
 from optax_warmup.compat._common import (
     Schedule,
     as_count,
@@ -31,6 +34,7 @@ from optax_warmup.compat._common import (
     safe_pow,
     structural_list,
 )
+from optax_warmup.compat.plateau import plateau_transformation
 
 TIMM_NAMES = ("cosine", "tanh", "step", "multistep", "poly")
 
@@ -142,8 +146,33 @@ def _validate(name, p):
         raise ValueError(f"warmup_prefix must be a bool, got {p['warmup_prefix']!r}")
 
 
-@engine_schedule
-def timm_schedule(name: str, learning_rate, **kwargs) -> Schedule:
+_PLATEAU_DEFAULTS = dict(
+    decay_rate=0.1,
+    patience_t=10,
+    threshold=1e-4,
+    cooldown_t=0,
+    warmup_t=0,
+    warmup_lr_init=0.0,
+    lr_min=0.0,
+    mode="max",
+)
+
+
+def _refuse_epoch_arguments(kwargs: dict) -> None:
+    for key in _NOISE_KEYS:
+        if kwargs.get(key) is not None:
+            raise ValueError(f"{key} is not supported: timm's LR noise is drawn from torch's random generator")
+        kwargs.pop(key, None)
+    if "t_in_epochs" in kwargs:
+        raise ValueError(
+            "t_in_epochs only chooses which of timm's step() / step_update() advances t; the count given to this "
+            "schedule is t itself, so drop it"
+        )
+    if kwargs.pop("initialize", True) is not True:
+        raise ValueError("initialize=False (timm then never writes its first LR) is not supported; drop it")
+
+
+def timm_schedule(name: str, learning_rate, **kwargs) -> PhaseSchedule | optax.GradientTransformationExtraArgs:
     r"""The LR of timm's ``<Name>LRScheduler(optimizer, t_in_epochs=False, **kwargs)`` as ``count -> lr``.
 
     With ``b = learning_rate``, warmup ``W = warmup_t`` from ``I = warmup_lr_init``, and ``t`` the count
@@ -168,8 +197,15 @@ def timm_schedule(name: str, learning_rate, **kwargs) -> Schedule:
       learning_rate: the optimizer's LR (timm's base value).
       **kwargs: the scheduler's keyword arguments, same names and defaults: ``t_initial``, ``lr_min``,
         ``warmup_t``, ``warmup_lr_init``, ``warmup_prefix``, ``cycle_mul``, ``cycle_decay``, ``cycle_limit``,
-        ``k_decay``, ``decay_t``, ``decay_rate``, ``power``, ``lb``, ``ub``. ``t_in_epochs`` and
-        ``initialize`` are accepted and ignored (the count is timm's ``t`` either way); noise arguments raise.
+        ``k_decay``, ``decay_t``, ``decay_rate``, ``power``, ``lb``, ``ub``. Noise arguments raise (timm draws
+        the noise from torch's generator), and so does ``t_in_epochs`` (the count is timm's ``t``, whichever
+        step method moves it); ``initialize=True`` is accepted (it is what timm does), ``False`` raises.
+
+    ``"plateau"`` (``PlateauLRScheduler``) follows a metric, not the count: it returns the Optax transformation of
+    ``torch_reduce_lr_on_plateau`` with timm's names and defaults (``decay_rate=0.1``, ``patience_t=10``,
+    ``threshold=1e-4``, ``cooldown_t=0``, ``lr_min=0``, ``mode="max"``) and timm's warmup: ``warmup_t`` updates
+    from ``warmup_lr_init`` (``lr = I + (k + 1) (b - I) / W`` after update ``k``, the metric unread) before the
+    plateau logic starts. Each update is one of timm's ``step(epoch, metric)``.
 
     Every number may be traced, ``decay_t`` of ``multistep`` included (as a 1-D array); ``warmup_prefix`` is a
     Python bool and the length of ``decay_t`` is structural.
@@ -183,14 +219,35 @@ def timm_schedule(name: str, learning_rate, **kwargs) -> Schedule:
       >>> [round(float(s(k)), 4) for k in (0, 1, 2, 7, 12)]
       [0.0, 0.5, 1.0, 0.5, 0.0]
     """
+    kwargs = dict(kwargs)
+    if name == "plateau":
+        _refuse_epoch_arguments(kwargs)
+        unknown = set(kwargs) - set(_PLATEAU_DEFAULTS)
+        if unknown:
+            raise TypeError(f"timm plateau scheduler got unexpected keyword arguments {sorted(unknown)}")
+        p = dict(_PLATEAU_DEFAULTS, **kwargs)
+        return plateau_transformation(
+            learning_rate,
+            mode=p["mode"],
+            factor=p["decay_rate"],
+            patience=p["patience_t"],
+            threshold=p["threshold"],
+            threshold_mode="rel",
+            cooldown=p["cooldown_t"],
+            min_lr=p["lr_min"],
+            eps=1e-8,
+            warmup_steps=p["warmup_t"],
+            warmup_init=p["warmup_lr_init"],
+            owner="timm_schedule('plateau')",
+        )
+    return _closed_form(name, learning_rate, **kwargs)
+
+
+@engine_schedule
+def _closed_form(name: str, learning_rate, **kwargs) -> Schedule:
     if name not in _SPECS:
-        raise ValueError(f"name must be one of {list(TIMM_NAMES)}, got {name!r}")
-    for key in _NOISE_KEYS:
-        if kwargs.get(key) is not None:
-            raise ValueError(f"{key} is not supported: timm's LR noise is random, not a schedule")
-        kwargs.pop(key, None)
-    kwargs.pop("t_in_epochs", None)
-    kwargs.pop("initialize", None)
+        raise ValueError(f"name must be one of {list(TIMM_NAMES)} or 'plateau', got {name!r}")
+    _refuse_epoch_arguments(kwargs)
     main, required, defaults = _SPECS[name]
     unknown = set(kwargs) - set(required) - set(defaults)
     if unknown:
