@@ -68,7 +68,7 @@ def _cyclic(curve):
     def main(t, b, p):
         i, t_i, t_curr = _cycle(t, p["t_initial"], p["cycle_mul"])
         lr_max = b * safe_pow(jnp.maximum(finite(p["cycle_decay"]), 0.0), i)
-        k = finite(p["k_decay"])
+        k = finite(p.get("k_decay", 1.0))  # tanh has none
         tr_k = safe_div(safe_pow(t_curr, k), safe_pow(t_i, k))
         value = curve(tr_k, t_curr / t_i, lr_max, finite(p["lr_min"]), p)
         return jnp.where(i < finite(p["cycle_limit"]), value, finite(p["lr_min"]))
@@ -113,7 +113,9 @@ _SPECS = {
     "tanh": (
         _TANH,
         ("t_initial",),
-        dict(_CYCLE_DEFAULTS, **_WARMUP_DEFAULTS, warmup_prefix=False, lb=-7.0, ub=3.0),
+        # timm's tanh has no k_decay
+        dict({k: v for k, v in _CYCLE_DEFAULTS.items() if k != "k_decay"}, **_WARMUP_DEFAULTS, warmup_prefix=False,
+             lb=-7.0, ub=3.0),
     ),
     "step": (_step, ("decay_t",), dict(_WARMUP_DEFAULTS, decay_rate=1.0, warmup_prefix=True)),
     "multistep": (_multistep, ("decay_t",), dict(_WARMUP_DEFAULTS, decay_rate=1.0, warmup_prefix=True)),
@@ -127,7 +129,8 @@ def _validate(name, p):
         check_in_range("cycle_mul", p["cycle_mul"], 1.0, None)  # timm's log breaks below 1 (timm issue #353)
         V.check_nonnegative("cycle_decay", p["cycle_decay"])
         V.check_nonnegative("cycle_limit", p["cycle_limit"])
-        V.check_nonnegative("k_decay", p["k_decay"])
+        if "k_decay" in p:
+            V.check_nonnegative("k_decay", p["k_decay"])
     if name == "poly":
         V.check_nonnegative("power", p["power"])
     if name == "tanh":
@@ -156,6 +159,20 @@ _PLATEAU_DEFAULTS = dict(
     lr_min=0.0,
     mode="max",
 )
+
+
+def _refuse_unused_cycles(given: dict, p: dict) -> None:
+    """With ``cycle_limit <= 1`` (timm's default) there is one cycle: ``cycle_mul`` and ``cycle_decay`` act on the
+    cycles after it, so timm ignores them; refuse them rather than ignore them."""
+    limit = V.concrete("cycle_limit", p["cycle_limit"]) if "cycle_limit" in p else None
+    if limit is None or limit > 1:
+        return
+    for key in ("cycle_mul", "cycle_decay"):
+        if key in given and (V.is_traced(given[key]) or V.concrete(key, given[key]) != 1.0):
+            raise ValueError(
+                f"{key} only acts after the first cycle, and cycle_limit={p['cycle_limit']!r} allows one (timm "
+                f"ignores {key} then): raise cycle_limit, or drop {key}"
+            )
 
 
 def _refuse_epoch_arguments(kwargs: dict) -> None:
@@ -258,6 +275,7 @@ def _closed_form(name: str, learning_rate, **kwargs) -> Schedule:
     V.check_finite("learning_rate", learning_rate)
     p = dict(defaults, **kwargs)
     _validate(name, p)
+    _refuse_unused_cycles(kwargs, p)
 
     def schedule(count):
         k = as_count(count)
