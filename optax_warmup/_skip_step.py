@@ -156,7 +156,7 @@ def skip_step_on_spikes(
             jnp.zeros([], bool), izero(), izero(), inner.init(params),
         )
 
-    warned = []  # the warning below is given once per transformation, not at every trace
+    warned: list[bool] = []  # the warning below is given once per transformation, not at every trace
 
     def update_fn(updates, state, params=None, *, value=None, loss=None, **extra_args):
         if value is not None and loss is not None:

@@ -85,6 +85,7 @@ def run_plateau(tx, metrics):
 SCHEDULES = [c for c in CASES if c["peer"] == "torch"]
 MOMENTUM = [c for c in CASES if c["peer"] == "torch_momentum"]
 PLATEAU = [c for c in CASES if "metrics" in c]
+MEGATRON = [c for c in CASES if c["peer"] == "megatron"]
 
 
 def test_file_covers_every_new_name():
@@ -100,6 +101,7 @@ def test_file_covers_every_new_name():
         ("torch_plateau", "ReduceLROnPlateau"),
         ("hf", "reduce_lr_on_plateau"),
         ("timm", "plateau"),
+        ("megatron", "rampup"),
     }
     assert set(GOLDEN["versions"]) >= {"torch", "transformers", "timm"}
     # SequentialLR cases here all start with a ChainedScheduler (the quirk torch has there).
@@ -158,3 +160,40 @@ def test_plateau_with_a_warmup_in_front_reports_the_product():
         want = case["values"][k] * min(1.0, k / 10)
         np.testing.assert_allclose(float(ow.current_learning_rate(state)), want, rtol=1e-6)
         np.testing.assert_allclose(float(u[0]), -want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("case", MEGATRON, ids=_case_id)
+def test_megatron_rampup_batch_sizes_and_consumed_samples(case):
+    ramp = ow.batch_size_ramp(**case["args"])
+    counts = jnp.arange(len(case["values"]))
+    np.testing.assert_array_equal(np.asarray(ramp.batch_size(counts)), np.asarray(case["values"], np.float32))
+    np.testing.assert_array_equal(np.asarray(ramp.samples_seen(counts)), np.asarray(case["samples_seen"], np.float32))
+    # The command-line text gives the same ramp; with seq_len the thresholds are in tokens and nothing moves.
+    start, increment, samples = case["args"]["rampup"]
+    text = ow.batch_size_ramp(
+        rampup=f"--rampup-batch-size {start} {increment} {samples}",
+        global_batch_size=case["args"]["global_batch_size"],
+    )
+    np.testing.assert_array_equal(np.asarray(text.batch_size(counts)), np.asarray(ramp.batch_size(counts)))
+    tokens = ow.batch_size_ramp(**case["args"], seq_len=8)
+    np.testing.assert_array_equal(np.asarray(tokens.batch_size(counts)), np.asarray(ramp.batch_size(counts)))
+    np.testing.assert_array_equal(
+        np.asarray(tokens.tokens_seen(counts)), 8 * np.asarray(case["samples_seen"], np.float32)
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(rampup=(32, 32, 1000), global_batch_size=100), "multiple of the increment"),
+        (dict(rampup=(64, 32, 1000), global_batch_size=64), "positive multiple"),
+        (dict(rampup=(32, 0, 1000), global_batch_size=128), "increment"),
+        (dict(rampup=(32, 32), global_batch_size=128), "three numbers"),
+        (dict(rampup="32 32 1e3x", global_batch_size=128), "rampup samples"),
+        (dict(rampup=(32, 32, 1000)), "global_batch_size"),
+        (dict(schedule="0:8 1K:16", rampup=(32, 32, 1000), global_batch_size=128), "not both"),
+    ],
+)
+def test_megatron_rampup_refuses_what_megatron_asserts(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        ow.batch_size_ramp(**kwargs)

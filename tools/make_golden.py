@@ -549,8 +549,30 @@ def timm_plateau_case(learning_rate, metrics, **kwargs):
                 values=values)
 
 
+def megatron_case(start, increment, samples, global_batch_size, n):
+    """Megatron's classic ramp: the global batch size of each iteration and the samples consumed before it."""
+    from megatron.core.num_microbatches_calculator import RampupBatchsizeNumMicroBatchesCalculator
+
+    calc = RampupBatchsizeNumMicroBatchesCalculator(
+        global_batch_size, 1, 1, False, 0, start, increment, samples
+    )
+    consumed, batches, seen = 0, [], []
+    for _ in range(n):  # megatron/training/training.py: update_num_microbatches(consumed) before each iteration
+        calc.update(consumed, consistency_check=False)
+        batch = calc.get_current_global_batch_size()
+        batches.append(batch)
+        seen.append(consumed)
+        consumed += batch
+    args = dict(rampup=[start, increment, samples], global_batch_size=global_batch_size)
+    return dict(peer="megatron", name="rampup", args=args, values=batches, samples_seen=seen)
+
+
 def parity_cases():
     b = 0.1
+    yield megatron_case(16, 16, 100, 64, n=20)
+    yield megatron_case(32, 32, 1_953_125, 1536, n=1200)
+    yield megatron_case(8, 8, 1000, 256, n=200)
+    yield megatron_case(4, 2, 7, 64, n=40)  # fewer samples than increments: several sizes per threshold
     yield torch_parity_case("LambdaLR", b, lr_lambda="0.95 ** e")
     yield torch_parity_case("LambdaLR", b, lr_lambda="min(1.0, (e + 1) / 25)")
     yield torch_parity_case("LambdaLR", b, lr_lambda="0.5 * (1 + cos(pi * min(e, 200) / 200))")
