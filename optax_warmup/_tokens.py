@@ -288,7 +288,7 @@ def batch_size_ramp(
       >>> ramp.steps_for_tokens(5000)
       5
       >>> tx = optax.MultiSteps(optax.adam(1e-3), every_k_schedule=ramp)
-      >>> classic = ow.batch_size_ramp(rampup="16 16 100", global_batch_size=64)  # Megatron's three numbers
+      >>> classic = ow.batch_size_ramp(rampup="16 16 100", global_batch_size=64)  # Megatron's
       >>> [int(classic.batch_size(t)) for t in range(7)], int(classic.samples_seen(7))
       ([16, 16, 16, 32, 48, 64, 64], 256)
 

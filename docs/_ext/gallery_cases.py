@@ -153,11 +153,18 @@ GROUPS: dict[str, list[Case]] = {
         _peer("torch_schedule", "PolynomialLR", "1.0, total_iters=800, power=2.0"),
         _peer("torch_schedule", "CosineAnnealingLR", "1.0, T_max=400, eta_min=0.1"),
         _peer("torch_schedule", "CosineAnnealingWarmRestarts", "1.0, T_0=100, T_mult=2"),
-        _peer("torch_schedule", "OneCycleLR", "max_lr=1.0, total_steps=1000"),
-        _peer("torch_schedule", "CyclicLR", 'base_lr=0.1, max_lr=1.0, step_size_up=150, mode="triangular2"'),
+        _peer("torch_schedule", "OneCycleLR", "max_lr=1.0, total_steps=1000, cycle_momentum=False"),
+        _peer("torch_schedule", "CyclicLR",
+              'base_lr=0.1, max_lr=1.0, step_size_up=150, mode="triangular2", cycle_momentum=False'),
         _peer("torch_schedule", "SequentialLR",
               '1.0, schedulers=[("LinearLR", {"start_factor": 0.01, "total_iters": 100}),\n'
               '                 ("CosineAnnealingLR", {"T_max": 900})], milestones=[100]'),
+        _peer("torch_schedule", "LambdaLR", "1.0, lr_lambda=lambda e: 0.5 ** (e // 250)"),
+        _peer("torch_schedule", "MultiplicativeLR", "1.0, lr_lambda=lambda e: 0.997 + 0.0 * e"),
+        _peer("torch_schedule", "ChainedScheduler",
+              '1.0, schedulers=[("LinearLR", {"start_factor": 0.01, "total_iters": 100}),\n'
+              '                 ("ExponentialLR", {"gamma": 0.998})]'),
+        _peer("torch_schedule", "SWALR", "1.0, swa_lr=0.2, anneal_epochs=300"),
     ],
     "timm": [
         _peer("timm_schedule", "cosine",

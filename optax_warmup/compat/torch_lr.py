@@ -745,7 +745,8 @@ def torch_momentum_schedule(name: str, **kwargs) -> Schedule:
       >>> b1 = torch_momentum_schedule("OneCycleLR", max_lr=1.0, total_steps=10)
       >>> [round(float(b1(k)), 4) for k in (0, 1, 2, 9)]
       [0.95, 0.9, 0.85, 0.95]
-      >>> tx = optax.inject_hyperparams(optax.adam)(learning_rate=torch_schedule("OneCycleLR", **args), b1=b1)
+      >>> lr = torch_schedule("OneCycleLR", **args)
+      >>> tx = optax.inject_hyperparams(optax.adam)(learning_rate=lr, b1=b1)
     """
     if name not in MOMENTUM_NAMES:
         raise ValueError(f"name must be one of {list(MOMENTUM_NAMES)} (the ones that cycle momentum), got {name!r}")
