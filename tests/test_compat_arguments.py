@@ -123,6 +123,7 @@ BASE: dict[tuple[str, str], dict] = {
     ("timm", "poly"): dict(learning_rate=0.1, t_initial=200, warmup_t=10),
     ("timm", "step"): dict(learning_rate=0.1, decay_t=30, decay_rate=0.5, warmup_t=10),
     ("timm", "multistep"): dict(learning_rate=0.1, decay_t=[50, 100], decay_rate=0.5, warmup_t=10),
+    ("timm", "wsd"): dict(learning_rate=0.1, t_initial=200, decay_t=50, warmup_t=10),
     ("timm", "plateau"): dict(learning_rate=0.1, patience_t=2, warmup_t=3, mode="min"),
     ("keras", "CosineDecay"): dict(initial_learning_rate=0.1, decay_steps=200),
     ("keras", "CosineDecayRestarts"): dict(initial_learning_rate=0.1, first_decay_steps=20),
@@ -157,6 +158,8 @@ ALT = {
     "cooldown_t": 3, "decay_steps": 50, "alpha": 0.1, "warmup_target": 0.2, "warmup_steps": 10,
     "first_decay_steps": 30, "t_mul": 1.5, "m_mul": 0.5, "staircase": True, "end_learning_rate": 0.01,
     "cycle": True, "boundaries": [30, 100], "values": [0.2, 0.05, 0.01], "warmup_period": 30, "beta2": 0.99,
+    "stable_fn": "rsqrt", "stable_timescale": 20, "stable_power": 0.3, "decay_fn": "linear", "decay_power": 2.0,
+    "decay_ratio": 0.05,
 }
 OVERRIDES = {
     ("torch", "MultiplicativeLR", "lr_lambda"): lambda e: 0.98 + 0.0 * e,

@@ -86,6 +86,7 @@ SCHEDULES = [c for c in CASES if c["peer"] == "torch"]
 MOMENTUM = [c for c in CASES if c["peer"] == "torch_momentum"]
 PLATEAU = [c for c in CASES if "metrics" in c]
 MEGATRON = [c for c in CASES if c["peer"] == "megatron"]
+TIMM = [c for c in CASES if c["peer"] == "timm" and "metrics" not in c]
 
 
 def test_file_covers_every_new_name():
@@ -102,6 +103,7 @@ def test_file_covers_every_new_name():
         ("hf", "reduce_lr_on_plateau"),
         ("timm", "plateau"),
         ("megatron", "rampup"),
+        ("timm", "wsd"),
     }
     assert set(GOLDEN["versions"]) >= {"torch", "transformers", "timm"}
     # SequentialLR cases here all start with a ChainedScheduler (the quirk torch has there).
@@ -116,6 +118,12 @@ def test_schedule_matches_torch(case):
     # Eagerly, one float count at a time, on a few counts.
     some = list(range(0, len(case["values"]), 37))
     assert_matches([schedule(float(k)) for k in some], dict(case, values=[case["values"][k] for k in some]))
+
+
+@pytest.mark.parametrize("case", TIMM, ids=_case_id)
+def test_timm_schedule_matches_timm(case):
+    schedule = compat.timm_schedule(case["name"], **case["args"])
+    assert_matches(jax.jit(schedule)(jnp.arange(len(case["values"]))), case)
 
 
 @pytest.mark.parametrize("case", MOMENTUM, ids=_case_id)

@@ -285,6 +285,7 @@ TIMM = {
     "step": timm.scheduler.StepLRScheduler,
     "multistep": timm.scheduler.MultiStepLRScheduler,
     "poly": timm.scheduler.PolyLRScheduler,
+    "wsd": timm.scheduler.WSDLRScheduler,
 }
 
 
@@ -569,6 +570,16 @@ def megatron_case(start, increment, samples, global_batch_size, n):
 
 def parity_cases():
     b = 0.1
+    yield timm_case("wsd", b, t_initial=250, decay_t=60, warmup_t=20, warmup_lr_init=1e-3)
+    yield timm_case("wsd", b, t_initial=200, decay_t=200, lr_min=1e-3, decay_fn="cosine")
+    yield timm_case(
+        "wsd", b, t_initial=250, decay_t=50, warmup_t=25, stable_fn="rsqrt", decay_fn="linear", lr_min=1e-4
+    )
+    yield timm_case(
+        "wsd", b, t_initial=250, decay_t=80, warmup_t=10, stable_fn="power", stable_power=0.3,
+        stable_timescale=40, decay_fn="power", decay_power=2.0,
+    )
+    yield timm_case("wsd", b, t_initial=280, decay_t=100, decay_fn="exp", decay_ratio=0.05, lr_min=0.01)
     yield megatron_case(16, 16, 100, 64, n=20)
     yield megatron_case(32, 32, 1_953_125, 1536, n=1200)
     yield megatron_case(8, 8, 1000, 256, n=200)

@@ -170,6 +170,7 @@ GROUPS: dict[str, list[Case]] = {
         _peer("timm_schedule", "cosine",
               "1.0, t_initial=900, lr_min=0.05, warmup_t=100, warmup_lr_init=0.01, warmup_prefix=True"),
         _peer("timm_schedule", "tanh", "1.0, t_initial=900, warmup_t=100, warmup_lr_init=0.01, warmup_prefix=True"),
+        _peer("timm_schedule", "wsd", "1.0, t_initial=900, decay_t=300, warmup_t=100"),
         _peer("timm_schedule", "step", "1.0, decay_t=200, decay_rate=0.5, warmup_t=50, warmup_lr_init=0.01"),
         _peer("timm_schedule", "multistep", "1.0, decay_t=[300, 700], decay_rate=0.3"),
         _peer("timm_schedule", "poly", "1.0, t_initial=1000, power=0.5"),

@@ -1,4 +1,4 @@
-"""timm's ``timm.scheduler`` schedulers (cosine, tanh, step, multistep, poly) as pure JAX schedules.
+"""timm's ``timm.scheduler`` schedulers (cosine, tanh, step, multistep, poly, wsd, plateau) in JAX.
 
 ``timm_schedule(name, learning_rate, **kwargs)`` gives, at Optax count ``k``, the learning rate timm gives the
 ``(k+1)``-th update when the scheduler is built with ``t_in_epochs=False`` and driven as in timm's
@@ -18,6 +18,8 @@ Quirks reproduced on purpose:
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax.numpy as jnp
 import optax
 
@@ -36,7 +38,7 @@ from optax_warmup.compat._common import (
 )
 from optax_warmup.compat.plateau import plateau_transformation
 
-TIMM_NAMES = ("cosine", "tanh", "step", "multistep", "poly")
+TIMM_NAMES = ("cosine", "tanh", "step", "multistep", "poly", "wsd")
 
 _NOISE_KEYS = ("noise_range_t", "noise_pct", "noise_std", "noise_seed", "noise_type")
 
@@ -100,9 +102,77 @@ def _multistep(t, b, p):
     return b * safe_pow(jnp.maximum(finite(p["decay_rate"]), 0.0), passed)
 
 
+_WSD_STABLE = ("constant", "rsqrt", "power")
+_WSD_DECAY = ("linear", "1-sqrt", "cosine", "power", "exp")
+
+
+def _wsd(t, b, p):
+    """timm's ``WSDLRScheduler`` after its warmup (``t`` counted from the end of the warmup)."""
+    lo = finite(p["lr_min"])
+    stable = b
+    if p["stable_fn"] != "constant":
+        power = 0.5 if p["stable_fn"] == "rsqrt" else finite(p["stable_power"])
+        ts = p["stable_timescale"] if p["stable_timescale"] is not None else p["warmup_t"]
+        ts = finite(ts)
+        stable = b * safe_pow(1.0 + t / jnp.where(ts > 0, ts, 1.0), -power)
+    stable = jnp.maximum(stable, lo)
+    d = finite(p["decay_t"])
+    t_decay = t - (finite(p["t_initial"]) - d)
+    frac = jnp.clip(safe_div(t_decay, d), 0.0, 1.0)
+    fn = p["decay_fn"]
+    if callable(fn):
+        decay = jnp.asarray(fn(frac), frac.dtype)
+    elif fn == "linear":
+        decay = 1.0 - frac
+    elif fn == "1-sqrt":
+        decay = 1.0 - jnp.sqrt(frac)
+    elif fn == "cosine":
+        decay = 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
+    elif fn == "power":
+        decay = 1.0 - safe_pow(frac, finite(p["decay_power"]))
+    else:
+        r = jnp.clip(finite(p["decay_ratio"]), 1e-30, 1.0 - 1e-7)
+        decay = (safe_pow(r, frac) - r) / (1.0 - r)
+    return jnp.where(t_decay <= 0, stable, lo + (stable - lo) * decay)
+
+
+def _validate_wsd(p, given):
+    V.check_positive("t_initial", p["t_initial"])
+    V.check_positive("decay_t", p["decay_t"])
+    V.check_at_least("t_initial", p["t_initial"], "decay_t", p["decay_t"])
+    V.check_nonnegative("lr_min", p["lr_min"])
+    if p["stable_fn"] not in _WSD_STABLE:
+        raise ValueError(f"Invalid stable_fn ({p['stable_fn']!r}), must be one of {_WSD_STABLE}.")
+    fn = p["decay_fn"]
+    if not callable(fn) and fn not in _WSD_DECAY:
+        raise ValueError(f"Invalid decay_fn ({fn!r}), must be one of {_WSD_DECAY} or a function.")
+    # timm reads these only for one choice of stable_fn / decay_fn: elsewhere they would do nothing, so refuse.
+    for key, needed, when in (
+        ("stable_timescale", p["stable_fn"] != "constant", "stable_fn='rsqrt' or 'power'"),
+        ("stable_power", p["stable_fn"] == "power", "stable_fn='power'"),
+        ("decay_power", fn == "power", "decay_fn='power'"),
+        ("decay_ratio", fn == "exp", "decay_fn='exp'"),
+    ):
+        if key in given and given[key] is not None and not needed:
+            raise ValueError(f"{key} only applies with {when} (timm ignores it otherwise); drop it")
+    p["stable_power"] = 0.5 if p["stable_power"] is None else p["stable_power"]
+    p["decay_power"] = 0.5 if p["decay_power"] is None else p["decay_power"]
+    p["decay_ratio"] = 0.1 if p["decay_ratio"] is None else p["decay_ratio"]
+    V.check_positive("stable_power", p["stable_power"])
+    V.check_positive("decay_power", p["decay_power"])
+    check_in_range("decay_ratio", p["decay_ratio"], 0.0, 1.0, low_open=True, high_open=True)
+    if p["stable_fn"] != "constant":
+        ts = p["stable_timescale"] if p["stable_timescale"] is not None else p["warmup_t"]
+        v = V.concrete("stable_timescale", ts)
+        if v is not None and not v > 0:
+            raise ValueError(
+                f"stable_fn={p['stable_fn']!r} needs stable_timescale > 0 (it defaults to warmup_t, here {ts!r})"
+            )
+
+
 _CYCLE_DEFAULTS = dict(lr_min=0.0, cycle_mul=1.0, cycle_decay=1.0, cycle_limit=1, k_decay=1.0)
 _WARMUP_DEFAULTS = dict(warmup_t=0, warmup_lr_init=0.0)
-_SPECS = {
+_SPECS: dict[str, tuple[Any, tuple[str, ...], dict[str, Any]]] = {
     # name: (main schedule, required keys, defaults)
     "cosine": (_COSINE, ("t_initial",), dict(_CYCLE_DEFAULTS, **_WARMUP_DEFAULTS, warmup_prefix=False)),
     "poly": (
@@ -119,6 +189,20 @@ _SPECS = {
     ),
     "step": (_step, ("decay_t",), dict(_WARMUP_DEFAULTS, decay_rate=1.0, warmup_prefix=True)),
     "multistep": (_multistep, ("decay_t",), dict(_WARMUP_DEFAULTS, decay_rate=1.0, warmup_prefix=True)),
+    "wsd": (
+        _wsd,
+        ("t_initial", "decay_t"),
+        dict(
+            _WARMUP_DEFAULTS,
+            lr_min=0.0,
+            stable_fn="constant",
+            stable_timescale=None,
+            stable_power=None,
+            decay_fn="1-sqrt",
+            decay_power=None,
+            decay_ratio=None,
+        ),
+    ),
 }
 
 
@@ -145,7 +229,7 @@ def _validate(name, p):
         V.check_nonnegative("decay_rate", p["decay_rate"])
     V.check_nonnegative("warmup_t", p["warmup_t"])
     V.check_nonnegative("warmup_lr_init", p["warmup_lr_init"])
-    if not isinstance(p["warmup_prefix"], bool):
+    if not isinstance(p.get("warmup_prefix", True), bool):
         raise ValueError(f"warmup_prefix must be a bool, got {p['warmup_prefix']!r}")
 
 
@@ -208,13 +292,20 @@ def timm_schedule(name: str, learning_rate, **kwargs) -> PhaseSchedule | optax.G
     * ``tanh``: ``lr_min + (lr_max - lr_min) (1 - tanh(lb (1 - t_c/t_i) + ub t_c/t_i)) / 2``
     * ``step``: ``b * decay_rate**floor(t / decay_t)``
     * ``multistep``: ``b * decay_rate**(number of decay_t <= t + 1)``
+    * ``wsd`` (``WSDLRScheduler``, warmup always a prefix): ``s = max(b * stable(t), lr_min)``, then over the last
+      ``decay_t`` of ``t_initial`` steps ``lr_min + (s - lr_min) * decay(f)``, ``f`` the decay progress;
+      ``stable`` is 1 (``constant``), ``(1 + t / tau)**-0.5`` (``rsqrt``) or ``**-stable_power`` (``power``),
+      ``tau = stable_timescale`` (default ``warmup_t``); ``decay`` is ``1 - f``, ``1 - sqrt(f)``, the cosine,
+      ``1 - f**decay_power``, ``(r**f - r) / (1 - r)`` (``exp``, ``r = decay_ratio``) or a JAX function of ``f``
 
     Args:
-      name: ``"cosine"``, ``"tanh"``, ``"step"``, ``"multistep"`` or ``"poly"``.
+      name: ``"cosine"``, ``"tanh"``, ``"step"``, ``"multistep"``, ``"poly"``, ``"wsd"`` or ``"plateau"``.
       learning_rate: the optimizer's LR (timm's base value).
       **kwargs: the scheduler's keyword arguments, same names and defaults: ``t_initial``, ``lr_min``,
         ``warmup_t``, ``warmup_lr_init``, ``warmup_prefix``, ``cycle_mul``, ``cycle_decay``, ``cycle_limit``,
-        ``k_decay``, ``decay_t``, ``decay_rate``, ``power``, ``lb``, ``ub``. Noise arguments raise (timm draws
+        ``k_decay``, ``decay_t``, ``decay_rate``, ``power``, ``lb``, ``ub``, and WSD's ``stable_fn``,
+        ``stable_timescale``, ``stable_power``, ``decay_fn``, ``decay_power``, ``decay_ratio`` (each refused where
+        timm would not read it). Noise arguments raise (timm draws
         the noise from torch's generator), and so does ``t_in_epochs`` (the count is timm's ``t``, whichever
         step method moves it); ``initialize=True`` is accepted (it is what timm does), ``False`` raises.
 
@@ -274,6 +365,8 @@ def _closed_form(name: str, learning_rate, **kwargs) -> Schedule:
             raise ValueError(f"timm {name} scheduler requires `{key}`")
     V.check_finite("learning_rate", learning_rate)
     p = dict(defaults, **kwargs)
+    if name == "wsd":
+        _validate_wsd(p, kwargs)
     _validate(name, p)
     _refuse_unused_cycles(kwargs, p)
 
@@ -281,9 +374,10 @@ def _closed_form(name: str, learning_rate, **kwargs) -> Schedule:
         k = as_count(count)
         b = finite(learning_rate)
         w, init = finite(p["warmup_t"]), finite(p["warmup_lr_init"])
-        t = k - w if p["warmup_prefix"] else k
+        prefix = p.get("warmup_prefix", True)  # WSD's warmup is always a prefix
+        t = k - w if prefix else k
         after = main(jnp.maximum(t, 0.0), b, p)
-        target = b if (name != "tanh" or p["warmup_prefix"]) else main(w, b, p)
+        target = b if (name != "tanh" or prefix) else main(w, b, p)
         ramp = init + k * safe_div(target - init, w)
         value = jnp.where(k < w, ramp, after)
         # Without warmup timm writes nothing before the first update: the optimizer keeps its own LR.
