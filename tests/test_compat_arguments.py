@@ -22,12 +22,15 @@ import pytest
 from optax_warmup import compat
 from optax_warmup.compat import hf as hf_mod
 from optax_warmup.compat import keras as keras_mod
+from optax_warmup.compat import plateau, torch_lr
 from optax_warmup.compat import timm as timm_mod
-from optax_warmup.compat import torch_lr
 
 COUNTS = jnp.concatenate([jnp.arange(700), jnp.asarray([1_000, 2_500, 5_000, 20_000])])
 # Falls by 2e-5 relative per step (not an improvement for threshold 1e-4 'rel', one for 'abs'), with a jump.
 METRICS = jnp.concatenate([10.0 * (1.0 - 2e-5 * jnp.arange(40)), 5.0 * (1.0 - 2e-5 * jnp.arange(40))])
+# GreedyLR raises the rate while the metric improves and lowers it while it does not: 30 steps of each kind
+# (5e-3 per step: an improvement for threshold 1e-3 'abs', not 'rel'), then a long bad stretch at min_lr.
+METRICS_GREEDY = jnp.concatenate([10.0 - 5e-3 * jnp.arange(30), 9.8 + 1e-3 * jnp.arange(70)])
 
 
 def _params(fn) -> list[str]:
@@ -37,6 +40,8 @@ def _params(fn) -> list[str]:
 def _hf_arguments(name: str) -> set[str]:
     if name == "reduce_lr_on_plateau":
         return {*_params(compat.torch_reduce_lr_on_plateau), "num_warmup_steps", "num_training_steps"}
+    if name == "greedy":
+        return {*_params(plateau.greedy_transformation), "num_warmup_steps", "num_training_steps"}
     builder = {
         "constant": hf_mod._constant,
         "constant_with_warmup": hf_mod._constant_with_warmup,
@@ -66,7 +71,7 @@ def _torch_momentum_arguments(name: str) -> set[str]:
 
 def all_arguments() -> dict[tuple[str, str], set[str]]:
     table = {}
-    for name in (*compat.HF_NAMES, "reduce_lr_on_plateau"):
+    for name in (*compat.HF_NAMES, "reduce_lr_on_plateau", "greedy"):
         table["hf", name] = _hf_arguments(name)
     for name in compat.TORCH_NAMES:
         table["torch", name] = set(_params(torch_lr._BUILDERS[name]))
@@ -100,6 +105,7 @@ BASE: dict[tuple[str, str], dict] = {
     ),
     ("hf", "warmup_stable_decay"): dict(learning_rate=0.1, **WSD),
     ("hf", "reduce_lr_on_plateau"): dict(learning_rate=0.1, patience=2),
+    ("hf", "greedy"): dict(learning_rate=0.1, patience=1, factor=0.5, threshold=1e-3),
     ("torch", "ConstantLR"): dict(learning_rate=0.1),
     ("torch", "LinearLR"): dict(learning_rate=0.1),
     ("torch", "ExponentialLR"): dict(learning_rate=0.1, gamma=0.99),
@@ -159,7 +165,8 @@ ALT = {
     "first_decay_steps": 30, "t_mul": 1.5, "m_mul": 0.5, "staircase": True, "end_learning_rate": 0.01,
     "cycle": True, "boundaries": [30, 100], "values": [0.2, 0.05, 0.01], "warmup_period": 30, "beta2": 0.99,
     "stable_fn": "rsqrt", "stable_timescale": 20, "stable_power": 0.3, "decay_fn": "linear", "decay_power": 2.0,
-    "decay_ratio": 0.05,
+    "decay_ratio": 0.05, "warmup": 3, "verbose": True, "smooth": True, "window_size": 5,
+    "reset_start": 3,
 }
 OVERRIDES = {
     ("torch", "MultiplicativeLR", "lr_lambda"): lambda e: 0.98 + 0.0 * e,
@@ -173,6 +180,8 @@ OVERRIDES = {
     ("timm", "multistep", "warmup_prefix"): False,
     ("torch_momentum", "OneCycleLR", "cycle_momentum"): False,
     ("torch_momentum", "CyclicLR", "cycle_momentum"): False,
+    ("hf", "greedy", "threshold_mode"): "rel",
+    ("hf", "greedy", "factor"): 0.8,
 }
 WARN_ONLY = {("torch", "OneCycleLR", "cycle_momentum"), ("torch", "CyclicLR", "cycle_momentum")}
 # torch_momentum_schedule takes the same keyword arguments as torch_schedule (one dict builds both), and
@@ -202,12 +211,12 @@ def _build(peer: str, name: str, kwargs: dict):
     return compat.pytorch_warmup_schedule(name, **kwargs)
 
 
-def _output(built) -> np.ndarray:
+def _output(built, metrics=METRICS) -> np.ndarray:
     if callable(built):
         return np.asarray(built(COUNTS))
     params = jnp.zeros(1)
     state, out = built.init(params), []
-    for metric in METRICS:
+    for metric in metrics:
         u, state = built.update(jnp.ones(1), state, params, value=metric)
         out.append(float(u[0]))
     return np.asarray(out)
@@ -221,7 +230,7 @@ def outcome(peer: str, name: str, kwargs: dict):
             built = _build(peer, name, kwargs)
         except (ValueError, TypeError) as error:
             return ("raises", error)
-        return ("runs", _output(built), bool(caught))
+        return ("runs", _output(built, METRICS_GREEDY if name == "greedy" else METRICS), bool(caught))
 
 
 TABLE = all_arguments()

@@ -258,7 +258,7 @@ def test_pytorch_warmup_over_a_base_schedule_multiplies_it():
 ERRORS = [
     # (builder, kwargs, words the message must contain)
     (hf_schedule, dict(name="nope", learning_rate=0.1), "name"),
-    (hf_schedule, dict(name="greedy", learning_rate=0.1), "metric"),
+    (hf_schedule, dict(name="greedy", learning_rate=0.1, num_training_steps=3), "HF ignores"),
     (hf_schedule, dict(name="reduce_lr_on_plateau", learning_rate=0.1, num_warmup_steps=5), "HF ignores"),
     (hf_schedule, dict(name="linear", learning_rate=0.1, num_warmup_steps=10), "num_training_steps"),
     (hf_schedule, dict(name="cosine", learning_rate=0.1), "num_warmup_steps"),

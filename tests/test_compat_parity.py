@@ -66,7 +66,7 @@ def _plateau(case):
     if case["peer"] == "torch_plateau":
         return compat.torch_reduce_lr_on_plateau(**args)
     if case["peer"] == "hf":
-        return compat.hf_schedule("reduce_lr_on_plateau", **args)
+        return compat.hf_schedule(case["name"], **args)
     return compat.timm_schedule("plateau", **args)
 
 
@@ -101,6 +101,7 @@ def test_file_covers_every_new_name():
         ("torch_momentum", "CyclicLR"),
         ("torch_plateau", "ReduceLROnPlateau"),
         ("hf", "reduce_lr_on_plateau"),
+        ("hf", "greedy"),
         ("timm", "plateau"),
         ("megatron", "rampup"),
         ("timm", "wsd"),

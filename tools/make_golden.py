@@ -531,10 +531,10 @@ def torch_plateau_case(learning_rate, metrics, **kwargs):
                 metrics=metrics, values=_drive_metrics(opt, sched.step, metrics))
 
 
-def hf_plateau_case(learning_rate, metrics, **kwargs):
+def hf_plateau_case(learning_rate, metrics, name="reduce_lr_on_plateau", **kwargs):
     opt = _opt(learning_rate)
-    sched = get_scheduler("reduce_lr_on_plateau", opt, scheduler_specific_kwargs=kwargs)
-    return dict(peer="hf", name="reduce_lr_on_plateau", args=dict(learning_rate=learning_rate, **kwargs),
+    sched = get_scheduler(name, opt, scheduler_specific_kwargs=kwargs)
+    return dict(peer="hf", name=name, args=dict(learning_rate=learning_rate, **kwargs),
                 metrics=metrics, values=_drive_metrics(opt, sched.step, metrics))
 
 
@@ -659,6 +659,13 @@ def parity_cases():
     yield torch_plateau_case(b, down, threshold=0.05, patience=0)
     yield hf_plateau_case(b, down)
     yield hf_plateau_case(b, down, patience=2, factor=0.5, cooldown=1, min_lr=1e-3)
+    yield hf_plateau_case(b, down, "greedy")
+    yield hf_plateau_case(
+        b, down, "greedy", patience=3, factor=0.5, cooldown=2, warmup=2, min_lr=0.01, max_lr=0.5, reset_start=3
+    )
+    yield hf_plateau_case(
+        b, up, "greedy", mode="max", threshold=0.01, threshold_mode="rel", patience=2, smooth=True, window_size=5
+    )
     yield timm_plateau_case(b, up)
     yield timm_plateau_case(b, up, patience_t=3, decay_rate=0.5, warmup_t=10, warmup_lr_init=1e-3, cooldown_t=2)
     yield timm_plateau_case(b, down, mode="min", patience_t=2, lr_min=0.01, warmup_t=5)

@@ -10,12 +10,13 @@ that torch's ``OneCycleLR`` / ``CyclicLR`` cycle. The documentation page
 
 from optax_warmup.compat.hf import HF_NAMES, hf_schedule
 from optax_warmup.compat.keras import KERAS_NAMES, keras_schedule
-from optax_warmup.compat.plateau import ReduceLROnPlateauState, torch_reduce_lr_on_plateau
+from optax_warmup.compat.plateau import GreedyLRState, ReduceLROnPlateauState, torch_reduce_lr_on_plateau
 from optax_warmup.compat.pytorch_warmup import PYTORCH_WARMUP_NAMES, pytorch_warmup_schedule
 from optax_warmup.compat.timm import TIMM_NAMES, timm_schedule
 from optax_warmup.compat.torch_lr import TORCH_NAMES, torch_momentum_schedule, torch_schedule
 
 __all__ = [
+    "GreedyLRState",
     "HF_NAMES",
     "KERAS_NAMES",
     "PYTORCH_WARMUP_NAMES",

@@ -40,7 +40,7 @@ from optax_warmup.compat._common import (
     safe_div,
     safe_pow,
 )
-from optax_warmup.compat.plateau import torch_reduce_lr_on_plateau
+from optax_warmup.compat.plateau import greedy_transformation, torch_reduce_lr_on_plateau
 
 HF_NAMES = (
     "linear",
@@ -54,7 +54,7 @@ HF_NAMES = (
     "cosine_warmup_with_min_lr",
     "warmup_stable_decay",
 )
-_METRIC_DRIVEN = ("greedy",)
+_METRIC_DRIVEN = ("reduce_lr_on_plateau", "greedy")
 _WSD_TYPES = ("linear", "cosine", "1-sqrt")
 
 
@@ -319,11 +319,17 @@ def hf_schedule(
     ``reduce_lr_on_plateau`` follows a metric, not the count: it returns the Optax transformation
     ``torch_reduce_lr_on_plateau(learning_rate, **scheduler_specific_kwargs)`` (HF builds a plain torch
     ``ReduceLROnPlateau`` with torch's defaults); HF ignores the warmup there, so ``num_warmup_steps`` and
-    ``num_training_steps`` raise (put ``scale_by_warmup`` in front instead).
+    ``num_training_steps`` raise (put ``scale_by_warmup`` in front instead). ``greedy`` (HF's ``GreedyLR``) is
+    an Optax transformation too, ``update(..., value=metric)`` with state ``GreedyLRState``: with ``m`` the
+    metric (the mean of the last ``window_size`` with ``smooth=True``), judged like ``ReduceLROnPlateau``'s
+    (defaults ``mode="min"``, ``threshold=1e-6``, ``threshold_mode="abs"``), more than ``patience`` improvements
+    in a row divide the rate by ``factor`` (0.95; at most ``max_lr=1``) and hold it ``warmup`` steps, more than
+    ``patience`` bad ones multiply it by ``factor`` (at least ``min_lr=1e-3``) and hold it ``cooldown`` steps,
+    and ``reset_start`` (500) reductions at ``min_lr`` restart everything from ``learning_rate``.
 
     Args:
-      name: one of ``HF_NAMES`` (HF's ``SchedulerType`` values with a closed form) or
-        ``"reduce_lr_on_plateau"``.
+      name: one of ``HF_NAMES`` (HF's ``SchedulerType`` values with a closed form), ``"reduce_lr_on_plateau"``
+        or ``"greedy"``.
       learning_rate: the optimizer's learning rate (HF's ``base_lr`` and ``optimizer.defaults["lr"]``).
       num_warmup_steps: ``W``; required by every name but ``constant``, as in HF.
       num_training_steps: ``T``; required by every name except ``constant``, ``constant_with_warmup``,
@@ -343,7 +349,7 @@ def hf_schedule(
     Raises:
       ValueError: where HF raises (unknown name, missing ``num_warmup_steps`` / ``num_training_steps`` /
         ``num_decay_steps``, both or neither of ``min_lr`` / ``min_lr_rate``, ``lr_end >= learning_rate``, bad
-        WSD types), for the metric-driven ``greedy``, for concrete arguments that make HF divide by zero, and for
+        WSD types), for concrete arguments that make HF divide by zero, and for
         an argument HF would drop (``num_warmup_steps`` of ``constant``, ``num_training_steps`` of
         ``constant_with_warmup`` and ``inverse_sqrt``, any scheduler-specific keyword of ``constant`` and
         ``constant_with_warmup``).
@@ -356,12 +362,14 @@ def hf_schedule(
       [0.0, 0.3333, 1.0, 0.8571, 0.0]
     """
     name = str(getattr(name, "value", name))  # accept HF's SchedulerType enum too
-    if name == "reduce_lr_on_plateau":
+    if name in _METRIC_DRIVEN:
         if num_warmup_steps is not None or num_training_steps is not None:
             raise ValueError(
-                "reduce_lr_on_plateau: HF ignores num_warmup_steps and num_training_steps there; drop them (for a "
-                "warmup, chain scale_by_warmup in front)"
+                f"{name}: HF ignores num_warmup_steps and num_training_steps there; drop them (for a warmup, "
+                "chain scale_by_warmup in front)"
             )
+        if name == "greedy":
+            return greedy_transformation(learning_rate, **scheduler_specific_kwargs)
         return torch_reduce_lr_on_plateau(learning_rate, **scheduler_specific_kwargs)
     return _closed_form(name, learning_rate, num_warmup_steps, num_training_steps, **scheduler_specific_kwargs)
 
@@ -375,12 +383,8 @@ def _dropped(name: str, **given) -> None:
 
 @engine_schedule
 def _closed_form(name: str, learning_rate, num_warmup_steps, num_training_steps, **kwargs) -> Schedule:
-    if name in _METRIC_DRIVEN:
-        raise ValueError(
-            f"name={name!r} is driven by a metric, not by the step count; it has no schedule form"
-        )
     if name not in HF_NAMES:
-        raise ValueError(f"name must be one of {list(HF_NAMES)} or 'reduce_lr_on_plateau', got {name!r}")
+        raise ValueError(f"name must be one of {list(HF_NAMES)}, 'reduce_lr_on_plateau' or 'greedy', got {name!r}")
     V.check_finite("learning_rate", learning_rate)
     if name == "constant":
         _dropped(name, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps,

@@ -19,7 +19,7 @@ from optax_warmup import _numeric as N
 from optax_warmup import _validate as V
 from optax_warmup.compat._common import check_in_range, finite
 
-__all__ = ["ReduceLROnPlateauState", "torch_reduce_lr_on_plateau"]
+__all__ = ["GreedyLRState", "ReduceLROnPlateauState", "greedy_transformation", "torch_reduce_lr_on_plateau"]
 
 
 class ReduceLROnPlateauState(NamedTuple):
@@ -227,3 +227,162 @@ def torch_reduce_lr_on_plateau(
         eps=eps,
         flip_sign=flip_sign,
     )
+
+
+class GreedyLRState(NamedTuple):
+    """State of HF's ``greedy`` (``GreedyLR``) transformation: arrays only.
+
+    Attributes:
+      count: updates so far (int32, saturating).
+      learning_rate: the rate the last update used (before the first update: the rate it will use).
+      next_learning_rate: the rate the next update will use.
+      best: the best (smoothed) metric since the start or the last reset.
+      num_bad_epochs, num_good_epochs: metrics in a row that did not / did improve on ``best`` (int32).
+      cooldown_counter: steps left after a reduction during which nothing is counted (int32).
+      warmup_counter: steps left after an increase during which nothing is counted (int32).
+      reset_counter: reductions at ``min_lr`` left before everything is reset to the start (int32).
+      window: the last ``window_size`` metrics (``smooth=True``), a ring buffer.
+      window_seen: metrics put in the window since the start or the last reset (int32).
+    """
+
+    count: jax.Array  # type: ignore[assignment]  # a field named like tuple.count, as in Optax's states
+    learning_rate: jax.Array
+    next_learning_rate: jax.Array
+    best: jax.Array
+    num_bad_epochs: jax.Array
+    num_good_epochs: jax.Array
+    cooldown_counter: jax.Array
+    warmup_counter: jax.Array
+    reset_counter: jax.Array
+    window: jax.Array
+    window_seen: jax.Array
+
+
+def greedy_transformation(
+    learning_rate,
+    mode: str = "min",
+    factor=0.95,
+    patience=10,
+    threshold=1e-6,
+    threshold_mode: str = "abs",
+    cooldown=0,
+    warmup=0,
+    min_lr=1e-3,
+    max_lr=1.0,
+    eps=1e-8,
+    verbose: bool = False,
+    smooth: bool = False,
+    window_size: int = 50,
+    reset_start=500,
+    *,
+    flip_sign: bool = True,
+) -> optax.GradientTransformationExtraArgs:
+    """HF's ``GreedyLR`` (``get_scheduler("greedy", ...)``) as an Optax transformation; see ``hf_schedule``.
+
+    Each ``update(..., value=metric)`` is one ``scheduler.step(metric)``: the metric (averaged over the last
+    ``window_size`` ones with ``smooth``) is compared with the best as in ``ReduceLROnPlateau``; more than
+    ``patience`` improvements in a row divide the rate by ``factor`` (up to ``max_lr``) and start ``warmup`` quiet
+    steps, more than ``patience`` bad ones multiply it by ``factor`` (down to ``min_lr``) and start ``cooldown``
+    quiet steps; after ``reset_start`` reductions at ``min_lr`` everything restarts from ``learning_rate``.
+    """
+    V.check_choice("mode", mode, ("min", "max"))
+    V.check_choice("threshold_mode", threshold_mode, ("rel", "abs"))
+    V.check_finite("learning_rate", learning_rate)
+    check_in_range("factor", factor, 0.0, 1.0, low_open=True, high_open=True)
+    for name, x in (("patience", patience), ("cooldown", cooldown), ("warmup", warmup), ("eps", eps)):
+        V.check_nonnegative(name, x)
+    V.check_finite("threshold", threshold)
+    V.check_finite("min_lr", min_lr)
+    V.check_finite("max_lr", max_lr)
+    V.check_nonnegative("reset_start", reset_start)
+    if verbose is not False:
+        raise ValueError("verbose=True prints from GreedyLR's step; a compiled update cannot print: drop it")
+    if not isinstance(smooth, bool):
+        raise ValueError(f"smooth must be a bool, got {smooth!r}")
+    window = V.check_int("window_size", window_size, minimum=1)
+    if not smooth and window_size != 50:
+        raise ValueError("window_size only applies with smooth=True (GreedyLR ignores it otherwise); drop it")
+    if not isinstance(flip_sign, bool):
+        raise ValueError(f"flip_sign must be a bool, got {flip_sign!r}")
+    dtype = V.float_dtype()
+    i32 = jnp.int32
+    worst = jnp.inf if mode == "min" else -jnp.inf
+
+    def ints(x):
+        return jnp.round(V.sanitize_length(jnp, x)).astype(i32)
+
+    def init_fn(params):
+        del params
+        rate = finite(learning_rate).astype(dtype)
+        zero = jnp.zeros([], i32)
+        return GreedyLRState(
+            zero, rate, rate, jnp.asarray(worst, dtype), zero, zero, zero, zero, ints(reset_start),
+            jnp.zeros([window], dtype), zero,
+        )
+
+    def is_better(current, best):
+        thr = finite(threshold).astype(dtype)
+        if threshold_mode == "rel":
+            bound = best * (1.0 - thr) if mode == "min" else best * (1.0 + thr)
+        else:
+            bound = best - thr if mode == "min" else best + thr
+        return current < bound if mode == "min" else current > bound
+
+    def update_fn(updates, state, params=None, *, value: Any = None, **extra_args):
+        del params, extra_args
+        if value is None:
+            raise ValueError("hf_schedule('greedy') follows a metric: call update(..., value=metric)")
+        current = jnp.asarray(value, dtype)
+        if current.shape != ():
+            raise ValueError(f"value must be a scalar metric, got shape {current.shape}")
+        used = state.next_learning_rate
+        out = N.scale_tree(updates, -used if flip_sign else used)
+
+        buf, seen = state.window, state.window_seen
+        if smooth:
+            buf = buf.at[seen % window].set(current)
+            seen = optax.safe_increment(seen)
+            n = jnp.minimum(seen, window)
+            current = jnp.sum(jnp.where(jnp.arange(window) < n, buf, 0.0)) / n.astype(dtype)
+        cooling, warming = state.cooldown_counter > 0, state.warmup_counter > 0
+        quiet = cooling | warming
+        better = is_better(current, state.best)
+        best = jnp.where(quiet | ~better, state.best, current)
+        bad = jnp.where(quiet | better, 0, state.num_bad_epochs + 1)
+        good = jnp.where(quiet | ~better, 0, state.num_good_epochs + 1)
+        p = ints(patience)
+        f = jnp.clip(finite(factor), 1e-30, 1.0).astype(dtype)
+        e = V.sanitize_length(jnp, eps).astype(dtype)
+        lo, hi = finite(min_lr).astype(dtype), finite(max_lr).astype(dtype)
+        increase = ~quiet & (good > p)
+        reduce = ~quiet & ~increase & (bad > p)
+        up = jnp.minimum(used / f, hi)
+        down = jnp.maximum(used * f, lo)
+        rate = jnp.where(increase & (up - used > e), up, used)
+        rate = jnp.where(reduce & (used - down > e), down, rate)
+        reset_counter = jnp.where(increase, ints(reset_start), state.reset_counter)
+        at_min = reduce & ~(rate > lo)
+        reset_counter = jnp.where(at_min, reset_counter - 1, reset_counter)
+        reset = at_min & (reset_counter <= 0)
+        new_state = GreedyLRState(
+            count=optax.safe_increment(state.count),
+            learning_rate=used,
+            next_learning_rate=jnp.where(reset, finite(learning_rate).astype(dtype), rate),
+            best=jnp.where(reset, jnp.asarray(worst, dtype), best),
+            num_bad_epochs=jnp.where(reduce, 0, bad),
+            num_good_epochs=jnp.where(increase | reset, 0, good),
+            cooldown_counter=jnp.where(
+                reduce, ints(cooldown), jnp.where(cooling, state.cooldown_counter - 1, state.cooldown_counter)
+            ),
+            warmup_counter=jnp.where(
+                reset, 0,
+                jnp.where(increase, ints(warmup),
+                          jnp.where(~cooling & warming, state.warmup_counter - 1, state.warmup_counter)),
+            ),
+            reset_counter=jnp.where(reset, ints(reset_start), reset_counter),
+            window=jnp.where(reset, jnp.zeros_like(buf), buf),
+            window_seen=jnp.where(reset, 0, seen),
+        )
+        return out, new_state
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
