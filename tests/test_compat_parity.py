@@ -139,9 +139,10 @@ def test_plateau_matches_peer(case):
 
 
 def test_plateau_cases_reduce_the_rate_and_exercise_each_option():
-    # A golden table whose rate never moves would pass against a constant: each case must reduce at least once.
-    for case in PLATEAU:
-        assert min(case["values"]) < max(case["values"]), _case_id(case)
+    # A golden table whose rate never moves would pass against a constant: each case must reduce at least once,
+    # except torch's own tests 1, 4 and 6 (lr 0.5), whose point is that the rate stays.
+    steady = [c for c in PLATEAU if min(c["values"]) == max(c["values"])]
+    assert len(steady) == 3 and all(c["args"]["learning_rate"] == 0.5 for c in steady)
     options = {k for c in PLATEAU for k in c["args"]}
     assert options >= {"mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr", "eps"}
 

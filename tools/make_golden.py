@@ -649,6 +649,22 @@ def parity_cases():
     )
     yield momentum_case("CyclicLR", "sgd", base_lr=0.001, max_lr=0.1, step_size_up=25, mode="exp_range", gamma=0.995)
 
+    # The metric sequences and settings of torch's own tests (test/optim/test_lrscheduler.py,
+    # test_reduce_lr_on_plateau1-7, LR 0.5), recorded from torch itself.
+    yield torch_plateau_case(0.5, [10 - i * 0.0167 for i in range(20)], threshold_mode="abs", mode="min",
+                             threshold=0.01, patience=5, cooldown=5)
+    yield torch_plateau_case(0.5, [10 - i * 0.0165 for i in range(22)], patience=5, cooldown=0,
+                             threshold_mode="abs", mode="min", threshold=0.1)
+    yield torch_plateau_case(0.5, [-0.8] * 2 + [-0.234] * 20, mode="max", patience=5, cooldown=5,
+                             threshold_mode="abs")
+    yield torch_plateau_case(0.5, [1.5 * (1.025**i) for i in range(20)], mode="max", patience=3,
+                             threshold_mode="rel", threshold=0.1)
+    yield torch_plateau_case(0.5, [1.5 * (1.005**i) for i in range(20)], mode="max", threshold_mode="rel",
+                             threshold=0.1, patience=5, cooldown=5)
+    yield torch_plateau_case(0.5, [1.5 * (0.85**i) for i in range(20)], mode="min", threshold_mode="rel",
+                             threshold=0.1)
+    yield torch_plateau_case(0.5, [1] * 7 + [0.6] + [0.5] * 12, mode="min", threshold_mode="rel", threshold=0.1,
+                             patience=5, cooldown=5)
     down, up = _metrics(0, N, "min"), _metrics(1, N, "max")
     yield torch_plateau_case(b, down)
     yield torch_plateau_case(b, down, patience=3, threshold=0.01, threshold_mode="abs", cooldown=2)
