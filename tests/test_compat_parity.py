@@ -159,6 +159,22 @@ def test_vmap_over_plateau_hyperparameters():
         assert_matches(row, case)
 
 
+def test_plateau_stepped_once_per_epoch_beside_inject_hyperparams():
+    # The per-epoch pattern of docs/migration.md: the plateau steps on an empty tree, the optimizer reads its rate.
+    case = next(c for c in PLATEAU if c["peer"] == "torch_plateau" and c["args"].get("patience") == 2)
+    plateau = compat.torch_reduce_lr_on_plateau(**case["args"])
+    plateau_state = plateau.init({})
+    opt = optax.inject_hyperparams(optax.sgd)(learning_rate=case["args"]["learning_rate"])
+    params = jnp.zeros(1)
+    opt_state = opt.init(params)
+    for epoch, metric in enumerate(case["metrics"][:40]):
+        for _ in range(3):  # three updates per epoch at the epoch's rate
+            u, opt_state = opt.update(jnp.ones(1), opt_state, params)
+            np.testing.assert_allclose(float(u[0]), -case["values"][epoch], rtol=1e-6)
+        _, plateau_state = plateau.update({}, plateau_state, value=metric)
+        opt_state.hyperparams["learning_rate"] = plateau_state.next_learning_rate
+
+
 def test_plateau_with_a_warmup_in_front_reports_the_product():
     # scale_by_warmup in the same chain multiplies the plateau's rate; current_learning_rate reads both.
     case = next(c for c in PLATEAU if c["peer"] == "torch_plateau" and len(c["args"]) == 1)

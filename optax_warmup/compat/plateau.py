@@ -175,8 +175,11 @@ def torch_reduce_lr_on_plateau(
 
     Compose it after the direction of an optimizer, ``optax.chain(optax.scale_by_adam(),
     torch_reduce_lr_on_plateau(1e-3))``, and put a warmup in front with ``scale_by_warmup`` in the same chain
-    (``current_learning_rate`` then reports the product). ``state.learning_rate`` holds the rate of the last
-    update; ``state.next_learning_rate`` the one the next update will use.
+    (``current_learning_rate`` then reports the product). For a metric known once per epoch, step a separate
+    state once per epoch on an empty tree (``tx.update({}, state, value=metric)``) and give its
+    ``next_learning_rate`` to an ``optax.inject_hyperparams`` optimizer (``docs/migration.md`` shows it).
+    ``state.learning_rate`` holds the rate of the last update; ``state.next_learning_rate`` the one the next
+    update will use.
 
     How it differs from ``optax.contrib.reduce_on_plateau``: that one is a factor (``scale``, from 1) over an
     optimizer's own rate; it reduces once ``patience`` bad values are seen (torch: more than ``patience``); it
