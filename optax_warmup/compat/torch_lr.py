@@ -3,7 +3,9 @@
 ``torch_schedule(name, learning_rate, **kwargs)`` gives, at Optax count ``k``, the learning rate that the
 torch scheduler ``name(optimizer, **kwargs)`` gives the ``(k+1)``-th update when stepped as documented
 (``optimizer.step()`` then ``scheduler.step()``, so ``last_epoch = k``). ``learning_rate`` is the optimizer's
-LR (torch's ``base_lr``). Values checked against torch 2.14.1 (``tests/data/compat_golden.json``).
+LR (torch's ``base_lr``). Values checked against torch 2.14.1 (``tests/data/compat_golden.json``) and, for
+``LambdaLR``, ``MultiplicativeLR``, ``ChainedScheduler``, ``SWALR`` and the momentum schedules, torch 2.13.0
+(``tests/data/compat_golden_parity.json``).
 
 torch evaluates most schedulers *recursively* (each LR is the previous one times a ratio); this module uses
 the closed forms, which agree up to the float drift of the recursion (about 1e-6 relative over a few hundred
