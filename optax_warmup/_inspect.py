@@ -16,6 +16,9 @@ fields of the state           reported as           meaning
 ``count`` and ``ratio``       ``update_ratio``      the largest update / parameter norm ratio allowed in the last
                                                     update (``clip_by_param_norm_ratio``)
 ``count`` and ``num_skipped`` ``num_skipped``       updates skipped so far (``skip_step_on_spikes``)
+``count`` and                 ``learning_rate``     the rate of the last update, kept in the state by a
+``learning_rate``                                   metric-driven transformation (``compat.torch_reduce_lr_on_
+                                                    plateau``)
 only ``count``                (with ``schedule=``)  the update count of ``optax.scale_by_schedule``, which
                                                     ``optax.adamw(learning_rate=schedule)`` uses: the last update
                                                     used ``schedule(count - 1)``
@@ -43,6 +46,7 @@ REPORTED_FIELDS = {
     "max_norm": "max_norm",
     "ratio": "update_ratio",
     "num_skipped": "num_skipped",
+    "learning_rate": "learning_rate",
 }
 # Reported names that multiply the learning rates at their place in the state and below.
 FACTORS = ("warmup_factor",)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -76,7 +77,8 @@ def skip_step_on_spikes(
     r"""Wraps any optimizer so that an update is skipped when the loss or the gradient norm spikes.
 
     For each watched signal ``x`` (the global norm of the incoming gradients, and the loss passed as
-    ``update(..., value=loss)`` as for ``optax.contrib.reduce_on_plateau``), with ``\mu`` and ``\sigma`` the mean
+    ``update(..., loss=loss)``, as MaxText and Levanter call it, or ``value=loss``, as for
+    ``optax.contrib.reduce_on_plateau``; giving both raises), with ``\mu`` and ``\sigma`` the mean
     and Bessel-corrected standard deviation of its last ``window`` values (the current one excluded), the update
     is skipped when
 
@@ -99,8 +101,9 @@ def skip_step_on_spikes(
       step earlier (63 earlier values by default); Levanter counts as here.
     * standard deviation: Bessel-corrected like OLMo-core and MaxText (Levanter: population std, floored at
       ``1e-6``); a rise within ``1e-6 |\mu|`` never counts, so a constant history does not flag rounding noise.
-    * the loss is optional here (without ``value=`` only the gradient norm is watched; MaxText then never
-      skips, Levanter raises); ``watch`` restricts the test to one signal.
+    * the loss is optional here (without it only the gradient norm is watched, and ``watch="both"``, the
+      default, warns once that no loss came; MaxText then never skips, Levanter raises); ``watch`` restricts the
+      test to one signal (``"loss"`` raises without a loss).
 
     As in all three, a spiking but finite value still enters the window, so a lasting change of level becomes the
     new baseline after a while.
@@ -111,12 +114,13 @@ def skip_step_on_spikes(
       threshold: ``z``, standard deviations above the mean that make a spike (``>= 0``).
       min_samples: earlier values needed before anything is skipped (``None``: ``max(2, window // 2)``);
         values below 2 act as 2.
-      watch: ``"both"`` (default), ``"loss"`` (then ``value=`` is required) or ``"grad_norm"``.
+      watch: ``"both"`` (default), ``"loss"`` (then the loss is required) or ``"grad_norm"``.
 
     ``threshold`` and ``min_samples`` may be traced. Concrete bad values raise ``ValueError``.
 
     Returns:
-      A ``GradientTransformationExtraArgs``: ``update(grads, state, params, value=loss)``.
+      A ``GradientTransformationExtraArgs``: ``update(grads, state, params, loss=loss)`` (or ``value=loss``); the
+      loss is passed on to ``inner`` as ``value=``.
 
     Example:
       >>> import jax.numpy as jnp, optax, optax_warmup as ow
@@ -124,7 +128,7 @@ def skip_step_on_spikes(
       >>> params = jnp.zeros(2)
       >>> state = tx.init(params)
       >>> for loss in [2.0, 2.1, 1.9, 2.0, 2.05, 50.0]:
-      ...     u, state = tx.update(jnp.ones(2), state, params, value=jnp.float32(loss))
+      ...     u, state = tx.update(jnp.ones(2), state, params, loss=jnp.float32(loss))
       >>> bool(state.skipped), int(state.num_skipped), u.tolist()
       (True, 1, [0.0, 0.0])
 
@@ -152,9 +156,23 @@ def skip_step_on_spikes(
             jnp.zeros([], bool), izero(), izero(), inner.init(params),
         )
 
-    def update_fn(updates, state, params=None, *, value=None, **extra_args):
+    warned: list[bool] = []  # the warning below is given once per transformation, not at every trace
+
+    def update_fn(updates, state, params=None, *, value=None, loss=None, **extra_args):
+        if value is not None and loss is not None:
+            raise ValueError("skip_step_on_spikes: pass the loss once, as value= or as loss=, not both")
+        if loss is not None:
+            value = loss  # MaxText's and Levanter's keyword
         if watch == "loss" and value is None:
-            raise ValueError("skip_step_on_spikes(watch='loss') needs the loss: update(..., value=loss)")
+            raise ValueError("skip_step_on_spikes(watch='loss') needs the loss: update(..., loss=loss)")
+        if watch == "both" and value is None and not warned:
+            warned.append(True)
+            warnings.warn(
+                "skip_step_on_spikes(watch='both') got no loss (update(..., loss=loss) or value=loss): only the "
+                "gradient norm is watched. Pass the loss, or watch='grad_norm' to say that is what you want.",
+                UserWarning,
+                stacklevel=2,
+            )
         z = V.sanitize_length(jnp, threshold).astype(f32)
         n_min = jnp.maximum(V.sanitize_length(jnp, min_samples).astype(f32), 2.0)
         norm = optax.tree.norm(N.widen(updates)).astype(f32)

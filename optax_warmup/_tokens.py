@@ -175,10 +175,68 @@ class BatchSizeRamp:
         return jnp.clip(k, 1.0, _INT32_MAX).astype(jnp.int32)
 
 
+def _int_arg(name: str, x: Any, minimum: int) -> int:
+    if isinstance(x, bool) or V.is_traced(x):
+        raise ValueError(f"{name} must be a whole number >= {minimum} (it sets the number of stages), got {x!r}")
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        v = math.nan
+    if not (math.isfinite(v) and v == int(v) and v >= minimum):
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {x!r}")
+    return int(v)
+
+
+def megatron_rampup_pairs(rampup: Any, global_batch_size: Any) -> list[tuple[int, int]]:
+    """Megatron's ``--rampup-batch-size <start> <increment> <ramp-up samples>`` as ``(samples, batch)`` pairs.
+
+    Megatron sets the batch before each iteration from the samples consumed so far, ``c``: the global batch size
+    once ``c > R``, else ``start + increment * int(c / (R / n))`` with ``n = (global - start) / increment``
+    increments. Each pair is the first ``c`` at which a batch size starts, found with the same float division.
+    """
+    if isinstance(rampup, str):
+        words = rampup.replace("--rampup-batch-size", " ").replace("=", " ").split()
+    elif isinstance(rampup, Sequence):
+        words = list(rampup)
+    else:
+        words = []
+    if len(words) != 3:
+        raise ValueError(
+            "rampup must be Megatron's three numbers <start batch size> <batch size increment> <ramp-up samples>, "
+            f"as a sequence or the command-line text ('32 32 1953125'), got {rampup!r}"
+        )
+    start = _int_arg("rampup start batch size", words[0], 1)
+    increment = _int_arg("rampup batch size increment", words[1], 1)
+    samples = _int_arg("rampup samples", words[2], 1)
+    total = _int_arg("global_batch_size", global_batch_size, 1)
+    if total <= start or (total - start) % increment:
+        raise ValueError(
+            f"global_batch_size ({total}) minus the start batch size ({start}) must be a positive multiple of the "
+            f"increment ({increment}), as Megatron asserts (equal sizes make Megatron divide by zero)"
+        )
+    per_increment = samples / ((total - start) // increment)
+
+    def batch_at(c: int) -> int:  # Megatron's update(consumed_samples)
+        return total if c > samples else start + int(c / per_increment) * increment
+
+    pairs = {0: batch_at(0)}
+    for j in range(1, (total - start) // increment + 1):
+        c = max(1, math.ceil(j * per_increment) - 1)
+        while batch_at(c) < start + j * increment:
+            c += 1
+        while c > 1 and batch_at(c - 1) >= start + j * increment:
+            c -= 1
+        pairs[c] = max(pairs.get(c, 0), batch_at(c))
+    return sorted(pairs.items())
+
+
 def batch_size_ramp(
-    schedule: str | Sequence[tuple[ArrayLike, ArrayLike]],
+    schedule: str | Sequence[tuple[ArrayLike, ArrayLike]] | None = None,
     seq_len: ArrayLike | None = None,
     micro_batch_size: ArrayLike = 1,
+    *,
+    rampup: str | Sequence[int] | None = None,
+    global_batch_size: int | None = None,
 ) -> BatchSizeRamp:
     r"""A step-wise batch-size ramp by consumed tokens (or samples), as Megatron's ``--step-batch-size-schedule``.
 
@@ -201,7 +259,15 @@ def batch_size_ramp(
     (``schedule_in_tokens``). Inside ``MultiSteps`` the wrapped optimizer counts real updates, which is the count
     the ramp takes.
 
-    Differences from Megatron: Megatron floors each token threshold to whole samples first
+    **Megatron's classic ramp**, ``--rampup-batch-size <start> <increment> <ramp-up samples>`` with
+    ``--global-batch-size G``: give ``rampup=(start, increment, samples)`` (or the command-line text
+    ``"32 32 1953125"``) and ``global_batch_size=G`` instead of ``schedule``. The batch before each update is
+    Megatron's, ``G`` once more than ``samples`` samples are consumed, else ``start + increment * int(c /
+    (samples / n))`` with ``c`` the samples consumed and ``n = (G - start) / increment``; the thresholds are
+    those ``c`` (in samples, times ``seq_len`` if given), so ``batch_size`` and ``samples_seen`` are Megatron's
+    global batch size and consumed samples at every iteration.
+
+    Differences from Megatron's step schedule: Megatron floors each token threshold to whole samples first
     (``threshold // seq_length``), so it can switch up to one sample earlier; here a stage starts once at least
     ``T_i`` tokens are consumed. Megatron's runtime divisibility check is a ``ValueError`` here, at construction.
 
@@ -210,6 +276,9 @@ def batch_size_ramp(
         ``>= 1``. Numbers in the pairs may be traced.
       seq_len: tokens per sample (``>= 1``), or ``None`` for thresholds in samples.
       micro_batch_size: samples per ``MultiSteps`` micro-step; must divide every batch size.
+      rampup: Megatron's ``--rampup-batch-size`` numbers (whole numbers, ``start >= 1``, ``increment >= 1``,
+        ``samples >= 1``), instead of ``schedule``.
+      global_batch_size: Megatron's ``--global-batch-size``, the batch after the ramp; with ``rampup`` only.
 
     Returns:
       A ``BatchSizeRamp``.
@@ -224,11 +293,26 @@ def batch_size_ramp(
       >>> ramp.steps_for_tokens(5000)
       5
       >>> tx = optax.MultiSteps(optax.adam(1e-3), every_k_schedule=ramp)
+      >>> classic = ow.batch_size_ramp(rampup="16 16 100", global_batch_size=64)  # Megatron's
+      >>> [int(classic.batch_size(t)) for t in range(7)], int(classic.samples_seen(7))
+      ([16, 16, 16, 32, 48, 64, 64], 256)
 
     References:
       Megatron-LM PRs #3779 / #4411 (``StepBatchsizeNumMicroBatchesCalculator``); Brown et al., "Language Models
       are Few-Shot Learners" (2020), for batch-size ramps by tokens.
     """
+    if rampup is not None or global_batch_size is not None:
+        if schedule is not None:
+            raise ValueError("give either schedule or rampup (with global_batch_size), not both")
+        if rampup is None or global_batch_size is None:
+            raise ValueError("Megatron's ramp needs both rampup=(start, increment, samples) and global_batch_size")
+        sample_pairs = megatron_rampup_pairs(rampup, global_batch_size)
+        v = V.concrete("seq_len", seq_len) if seq_len is not None else None
+        if seq_len is not None and v is None:
+            raise ValueError("with rampup, seq_len must be concrete (it scales the sample thresholds)")
+        schedule = sample_pairs if seq_len is None else [(c * v, b) for c, b in sample_pairs]  # type: ignore[operator]
+    if schedule is None:
+        raise ValueError("batch_size_ramp needs schedule ('0:768 250B:1536' or pairs) or rampup + global_batch_size")
     pairs = _pairs(schedule)
     if seq_len is not None:
         v = V.concrete("seq_len", seq_len)

@@ -48,6 +48,7 @@ def clip_by_param_norm_ratio(
     ratio: ArrayLike | Callable[[ArrayLike], ArrayLike],
     per_leaf: bool = True,
     min_norm: ArrayLike = 1e-3,
+    exempt_below: ArrayLike = 0.0,
 ) -> optax.GradientTransformation:
     r"""Scales each update down so that its norm is at most ``ratio`` times the norm of the parameters it moves.
 
@@ -61,9 +62,14 @@ def clip_by_param_norm_ratio(
     relative (angular) update size that Kosson et al. (2024) find warmup mostly exists to limit. Put it *last* in
     the chain, after the learning rate, so that it limits what is applied. Unclipped leaves come back bit for bit.
 
-    **Zero parameters.** The floor ``m`` keeps a zero-initialized leaf (biases, zero-init output layers) movable:
-    it may move by at most ``r m`` per update until its norm exceeds ``m``. ``min_norm=0`` freezes exact zeros.
-    To limit only the weight matrices, wrap it in ``optax.masked``.
+    **Zero and small parameters.** The floor ``m`` keeps a zero-initialized leaf (biases, zero-init output
+    layers) movable, but only by ``r m`` per update until its norm exceeds ``m``: a zero bias with ``r = 0.01``
+    and the default ``m = 1e-3`` moves by at most ``1e-5`` per update and needs about 800 updates to reach norm 1
+    (its norm grows by a factor ``1 + r`` per update once above ``m``). To leave such leaves alone, give
+    ``exempt_below``: a leaf whose parameter norm is below it is not limited at all (``exempt_below=1e-2``
+    frees zero biases and anything still near zero; a leaf is limited again once its norm reaches
+    ``exempt_below``). ``min_norm=0`` instead freezes exact zeros. To limit only the weight matrices whatever
+    their size, wrap it in ``optax.masked`` with a mask such as ``jax.tree.map(lambda w: w.ndim >= 2, params)``.
 
     Differences from the peers: Kosson et al.'s LionAR *normalizes* every update to a fixed relative size (and
     projects out weight decay); this only caps it, so it composes with any optimizer. Levanter's
@@ -75,6 +81,8 @@ def clip_by_param_norm_ratio(
       ratio: ``r >= 0`` (``+inf``: no limit), or a schedule ``count -> r``, e.g. a warmup of the limit.
       per_leaf: one limit per parameter array (default), or one for the whole tree.
       min_norm: the floor ``m >= 0`` of the parameter norm.
+      exempt_below: leaves (``per_leaf=False``: the whole tree) whose parameter norm is below this ``>= 0`` are
+        not limited; 0 (default) exempts nothing.
 
     Every numeric argument may be traced; a NaN or negative ratio clamps to 0 (zero updates).
 
@@ -91,6 +99,13 @@ def clip_by_param_norm_ratio(
       >>> [round(x, 5) for x in u["w"].tolist()], [round(x, 7) for x in u["b"].tolist()]
       ([0.03, 0.04], [7.1e-06, 7.1e-06])
 
+      The zero bias barely moves (``r m = 1e-5`` per update). Exempt the leaves that are still near zero:
+
+      >>> tx = ow.clip_by_param_norm_ratio(0.01, exempt_below=1e-2)
+      >>> u, state = tx.update(grads, tx.init(params), params)
+      >>> [round(x, 5) for x in u["w"].tolist()], u["b"].tolist()
+      ([0.03, 0.04], [1.0, 1.0])
+
     References:
       Kosson, Messmer & Jaggi, "Analyzing & Reducing the Need for Learning Rate Warmup in GPT Training",
       NeurIPS 2024, arXiv:2410.23922. Brock et al., "High-Performance Large-Scale Image Recognition Without
@@ -100,13 +115,15 @@ def clip_by_param_norm_ratio(
     if not isinstance(per_leaf, bool | np.bool_):
         raise TypeError(f"per_leaf must be a bool, got {type(per_leaf).__name__} {per_leaf!r}")
     V.check_nonnegative("min_norm", min_norm)
+    V.check_nonnegative("exempt_below", exempt_below)
 
     def limit_scale(u_norm, w_norm, r):
         floor = V.sanitize_length(jnp, min_norm).astype(w_norm.dtype)
         bound = r.astype(w_norm.dtype) * jnp.maximum(w_norm, floor)
         scale = jnp.minimum(1.0, bound / jnp.maximum(u_norm, jnp.finfo(u_norm.dtype).tiny))
+        exempt = w_norm < V.sanitize_length(jnp, exempt_below).astype(w_norm.dtype)
         # An exact 1 when within the bound (bit-for-bit updates); an infinite ratio never clips.
-        return jnp.where((u_norm <= bound) | (r >= V._MAX_LENGTH), 1.0, scale)
+        return jnp.where((u_norm <= bound) | (r >= V._MAX_LENGTH) | exempt, 1.0, scale)
 
     def init_fn(params):
         del params

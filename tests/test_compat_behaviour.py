@@ -40,7 +40,7 @@ REPRESENTATIVES = [
             min_lr_ratio=0.1,
         ),
     ),
-    (torch_schedule, dict(name="OneCycleLR", max_lr=0.1, total_steps=100)),
+    (torch_schedule, dict(name="OneCycleLR", max_lr=0.1, total_steps=100, cycle_momentum=False)),
     (torch_schedule, dict(name="CosineAnnealingWarmRestarts", learning_rate=0.1, T_0=10, T_mult=2)),
     (
         timm_schedule,
@@ -104,10 +104,10 @@ TRACED = [
     (torch_schedule, dict(name="CosineAnnealingLR", learning_rate=0.1), "T_max"),
     (torch_schedule, dict(name="CosineAnnealingWarmRestarts", learning_rate=0.1, T_0=5), "T_mult"),
     (torch_schedule, dict(name="StepLR", learning_rate=0.1), "step_size"),
-    (torch_schedule, dict(name="OneCycleLR", max_lr=0.1), "total_steps"),
-    (torch_schedule, dict(name="CyclicLR", base_lr=0.01, max_lr=0.1), "step_size_up"),
+    (torch_schedule, dict(name="OneCycleLR", max_lr=0.1, cycle_momentum=False), "total_steps"),
+    (torch_schedule, dict(name="CyclicLR", base_lr=0.01, max_lr=0.1, cycle_momentum=False), "step_size_up"),
     (torch_schedule, dict(name="LinearLR", learning_rate=0.1), "total_iters"),
-    (timm_schedule, dict(name="cosine", learning_rate=0.1, t_initial=20), "cycle_mul"),
+    (timm_schedule, dict(name="cosine", learning_rate=0.1, t_initial=20, cycle_limit=3), "cycle_mul"),
     (timm_schedule, dict(name="poly", learning_rate=0.1, t_initial=20), "warmup_t"),
     (timm_schedule, dict(name="tanh", learning_rate=0.1), "t_initial"),
     (keras_schedule, dict(name="CosineDecay", initial_learning_rate=0.0, warmup_target=0.1), "decay_steps"),
@@ -188,14 +188,20 @@ def test_hf_warmups_start_at_zero_except_cosine_warmup_with_min_lr():
     assert float(hf_schedule("cosine_warmup_with_min_lr", 1.0, 4, 10, min_lr_rate=0.1)(0)) == 0.25  # (0+1)/4
 
 
-def test_hf_constant_with_warmup_ignores_scheduler_kwargs_like_hf():
-    a = hf_schedule("constant_with_warmup", 1.0, 4, num_cycles=3.0)
+def test_hf_constant_with_warmup_refuses_the_scheduler_kwargs_hf_drops():
+    # HF's get_scheduler forwards only num_warmup_steps to constant_with_warmup: num_cycles would do nothing.
+    with pytest.raises(ValueError, match="HF ignores scheduler_specific_kwargs"):
+        hf_schedule("constant_with_warmup", 1.0, 4, num_cycles=3.0)
+    a = hf_schedule("constant_with_warmup", 1.0, 4)
     assert [float(a(k)) for k in range(5)] == [0.0, 0.25, 0.5, 0.75, 1.0]
 
 
 def test_hf_wsd_stable_steps_win_over_training_steps():
     # W=2, S=1, D=2 linear/linear, m=0: [0, .5, 1, 1, .5, 0, 0]; num_training_steps=100 is ignored.
-    s = hf_schedule("warmup_stable_decay", 1.0, 2, 100, num_decay_steps=2, num_stable_steps=1, decay_type="linear")
+    with pytest.warns(UserWarning, match="num_stable_steps is used"):
+        s = hf_schedule(
+            "warmup_stable_decay", 1.0, 2, 100, num_decay_steps=2, num_stable_steps=1, decay_type="linear"
+        )
     assert [float(s(k)) for k in range(7)] == [0.0, 0.5, 1.0, 1.0, 0.5, 0.0, 0.0]
 
 
@@ -209,7 +215,7 @@ def test_torch_zero_total_iters_follow_the_recursive_forms():
 
 
 def test_torch_one_cycle_holds_its_final_value_past_total_steps():
-    s = torch_schedule("OneCycleLR", max_lr=1.0, total_steps=10, anneal_strategy="linear")
+    s = torch_schedule("OneCycleLR", max_lr=1.0, total_steps=10, anneal_strategy="linear", cycle_momentum=False)
     # torch at e = N = 10 extrapolates the last phase: (min - max) * 8/7 + max with max=1, min=4e-6 (the peer
     # survey derives -0.142853); past N torch raises and we hold min_lr = 1 / (25 * 1e4).
     assert math.isclose(float(s(10)), (4e-6 - 1.0) * 8 / 7 + 1.0, rel_tol=1e-5)
@@ -252,7 +258,8 @@ def test_pytorch_warmup_over_a_base_schedule_multiplies_it():
 ERRORS = [
     # (builder, kwargs, words the message must contain)
     (hf_schedule, dict(name="nope", learning_rate=0.1), "name"),
-    (hf_schedule, dict(name="reduce_lr_on_plateau", learning_rate=0.1), "metric"),
+    (hf_schedule, dict(name="greedy", learning_rate=0.1, num_training_steps=3), "HF ignores"),
+    (hf_schedule, dict(name="reduce_lr_on_plateau", learning_rate=0.1, num_warmup_steps=5), "HF ignores"),
     (hf_schedule, dict(name="linear", learning_rate=0.1, num_warmup_steps=10), "num_training_steps"),
     (hf_schedule, dict(name="cosine", learning_rate=0.1), "num_warmup_steps"),
     (
@@ -315,7 +322,7 @@ ERRORS = [
         dict(name="linear", learning_rate=float("nan"), num_warmup_steps=1, num_training_steps=9),
         "learning_rate",
     ),
-    (torch_schedule, dict(name="LambdaLR", learning_rate=0.1), "name"),
+    (torch_schedule, dict(name="LambdaR", learning_rate=0.1), "name"),
     (torch_schedule, dict(name="LinearLR", learning_rate=0.1, start_factor=0.0), "start_factor"),
     (torch_schedule, dict(name="LinearLR", learning_rate=0.1, end_factor=1.5), "end_factor"),
     (torch_schedule, dict(name="ConstantLR", learning_rate=0.1, factor=2.0), "factor"),
@@ -326,22 +333,26 @@ ERRORS = [
         "T_mult",
     ),
     (torch_schedule, dict(name="CosineAnnealingWarmRestarts", learning_rate=0.1, T_0=0), "T_0"),
-    (torch_schedule, dict(name="OneCycleLR", max_lr=0.1), "total_steps"),
+    (torch_schedule, dict(name="OneCycleLR", max_lr=0.1, cycle_momentum=False), "total_steps"),
     (
         torch_schedule,
-        dict(name="OneCycleLR", max_lr=0.1, total_steps=10, anneal_strategy="exp"),
+        dict(name="OneCycleLR", max_lr=0.1, total_steps=10, anneal_strategy="exp", cycle_momentum=False),
         "anneal_strategy",
     ),
-    (torch_schedule, dict(name="OneCycleLR", max_lr=0.1, total_steps=10, pct_start=1.5), "pct_start"),
-    (torch_schedule, dict(name="OneCycleLR", max_lr=0.1, total_steps=10, pct_start=0.1), "empty"),
-    (torch_schedule, dict(name="CyclicLR", base_lr=0.01, max_lr=0.1, mode="sine"), "mode"),
+    (
+        torch_schedule,
+        dict(name="OneCycleLR", max_lr=0.1, total_steps=10, pct_start=1.5, cycle_momentum=False),
+        "pct_start",
+    ),
+    (torch_schedule, dict(name="OneCycleLR", max_lr=0.1, total_steps=10, pct_start=0.1, cycle_momentum=False), "empty"),
+    (torch_schedule, dict(name="CyclicLR", base_lr=0.01, max_lr=0.1, mode="sine", cycle_momentum=False), "mode"),
     (torch_schedule, dict(name="StepLR", learning_rate=0.1, step_size=0), "step_size"),
     (
         torch_schedule,
         dict(name="SequentialLR", learning_rate=0.1, schedulers=[("StepLR", {"step_size": 2})], milestones=[3]),
         "milestone",
     ),
-    (timm_schedule, dict(name="plateau", learning_rate=0.1), "name"),
+    (timm_schedule, dict(name="plateaux", learning_rate=0.1), "name"),
     (timm_schedule, dict(name="cosine", learning_rate=0.1), "t_initial"),
     (timm_schedule, dict(name="cosine", learning_rate=0.1, t_initial=0), "t_initial"),
     (timm_schedule, dict(name="cosine", learning_rate=0.1, t_initial=10, cycle_mul=0.5), "cycle_mul"),

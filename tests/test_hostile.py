@@ -352,7 +352,12 @@ TABLE: dict[str, tuple] = {
     ),
     "clip_by_param_norm_ratio": (
         ow.clip_by_param_norm_ratio,
-        {"ratio": (0.01, NONNEG_OR_SCHEDULE), "per_leaf": (True, BOOL), "min_norm": (1e-3, NONNEG)},
+        {
+            "ratio": (0.01, NONNEG_OR_SCHEDULE),
+            "per_leaf": (True, BOOL),
+            "min_norm": (1e-3, NONNEG),
+            "exempt_below": (0.0, NONNEG),
+        },
     ),
     "skip_step_on_spikes": (
         ow.skip_step_on_spikes,
@@ -387,6 +392,8 @@ TABLE: dict[str, tuple] = {
             "schedule": ([(0, 8), (1000, 16)], STRUCTURE),
             "seq_len": (64, OPTIONAL_POS),
             "micro_batch_size": (8, RATIO),
+            "rampup": (None, STRUCTURE),  # Megatron's classic ramp: tests/test_compat_parity.py
+            "global_batch_size": (None, STRUCTURE),
         },
     ),
     "schedule_in_tokens": (

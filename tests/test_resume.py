@@ -68,7 +68,7 @@ OPTIMIZERS = {
     ),
     "gi_adamw": (lambda: ow.gi_adamw(_lr()), jnp.float32, False),
     "skip_step_on_spikes(adam)": (
-        lambda: ow.skip_step_on_spikes(optax.adam(0.05), window=4, threshold=3.0),
+        lambda: ow.skip_step_on_spikes(optax.adam(0.05), window=4, threshold=3.0, watch="grad_norm"),
         jnp.float32,
         True,
     ),

@@ -73,12 +73,12 @@ def _stream(n, seed, spikes=(), nans=()):
     return losses.astype(np.float32), scales.astype(np.float32)
 
 
-def _run(tx, losses, scales, params=None, with_value=True):
+def _run(tx, losses, scales, params=None, with_value=True, keyword="value"):
     params = jnp.asarray([1.0, -2.0, 0.5]) if params is None else params
     state = tx.init(params)
     direction = jnp.asarray([0.6, 0.0, 0.8])  # unit norm: the gradient norm is the scale
     skipped, updates, states = [], [], []
-    step = jax.jit(lambda g, s, loss: tx.update(g, s, params, **({"value": loss} if with_value else {})))
+    step = jax.jit(lambda g, s, loss: tx.update(g, s, params, **({keyword: loss} if with_value else {})))
     for loss, scale in zip(losses, scales, strict=True):
         u, state = step(direction * scale, state, loss)
         skipped.append(bool(state.skipped))
@@ -143,7 +143,7 @@ def test_a_skipped_step_leaves_params_and_the_inner_state_untouched():
 
 
 def test_non_finite_gradient_is_skipped_without_a_loss():
-    tx = ow.skip_step_on_spikes(optax.adam(0.1))
+    tx = ow.skip_step_on_spikes(optax.adam(0.1), watch="grad_norm")
     params = jnp.ones(2)
     state = tx.init(params)
     u, state = tx.update(jnp.asarray([jnp.nan, 1.0]), state, params)
@@ -160,14 +160,59 @@ def test_watch_selects_the_signal():
     both, _, _ = _run(ow.skip_step_on_spikes(optax.sgd(0.1), **kw), losses, scales)
     loss_only, _, _ = _run(ow.skip_step_on_spikes(optax.sgd(0.1), watch="loss", **kw), losses, scales)
     norm_only, _, _ = _run(ow.skip_step_on_spikes(optax.sgd(0.1), watch="grad_norm", **kw), losses, scales)
-    no_value, _, _ = _run(ow.skip_step_on_spikes(optax.sgd(0.1), **kw), losses, scales, with_value=False)
+    with pytest.warns(UserWarning, match="got no loss"):
+        no_value, _, _ = _run(ow.skip_step_on_spikes(optax.sgd(0.1), **kw), losses, scales, with_value=False)
     assert [i for i, s in enumerate(both) if s] == [30, 35]
     assert [i for i, s in enumerate(loss_only) if s] == [30]
     assert [i for i, s in enumerate(norm_only) if s] == [35]
     assert [i for i, s in enumerate(no_value) if s] == [35]
     tx = ow.skip_step_on_spikes(optax.sgd(0.1), watch="loss")
-    with pytest.raises(ValueError, match="value"):
+    with pytest.raises(ValueError, match="needs the loss"):
         tx.update(jnp.ones(2), tx.init(jnp.ones(2)), jnp.ones(2))
+
+
+def test_loss_keyword_is_read_like_value():
+    # MaxText and Levanter pass loss=: a 25x loss spike (gradient norm unchanged) must be skipped.
+    losses, scales = _stream(40, seed=7)
+    losses[30] *= 25.0
+    kw = dict(window=16, threshold=4.0)
+    by_loss, _, _ = _run(ow.skip_step_on_spikes(optax.sgd(0.1), **kw), losses, scales, keyword="loss")
+    by_value, _, _ = _run(ow.skip_step_on_spikes(optax.sgd(0.1), **kw), losses, scales, keyword="value")
+    assert [i for i, s in enumerate(by_loss) if s] == [30]
+    assert by_loss == by_value
+
+
+def test_loss_and_value_together_raise():
+    tx = ow.skip_step_on_spikes(optax.sgd(0.1))
+    with pytest.raises(ValueError, match="not both"):
+        tx.update(jnp.ones(2), tx.init(jnp.ones(2)), jnp.ones(2), value=1.0, loss=1.0)
+
+
+def test_a_missing_loss_warns_once_and_grad_norm_only_does_not_warn():
+    import warnings
+
+    tx = ow.skip_step_on_spikes(optax.sgd(0.1))
+    params = jnp.ones(2)
+    state = tx.init(params)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            _, state = tx.update(jnp.ones(2), state, params)
+    assert [str(w.message)[:40] for w in caught] == ["skip_step_on_spikes(watch='both') got no"]
+    quiet = ow.skip_step_on_spikes(optax.sgd(0.1), watch="grad_norm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet.update(jnp.ones(2), quiet.init(params), params)
+
+
+def test_loss_keyword_reaches_the_inner_optimizer_as_value():
+    inner = optax.chain(optax.sgd(1.0), optax.contrib.reduce_on_plateau(patience=2, factor=0.5))
+    tx = ow.skip_step_on_spikes(inner, window=8)
+    params = jnp.ones(1)
+    state = tx.init(params)
+    for _ in range(6):
+        _, state = tx.update(jnp.ones(1), state, params, loss=jnp.float32(1.0))
+    assert float(state.inner_state[1].scale) < 1.0
 
 
 def test_nothing_is_skipped_before_min_samples():

@@ -126,6 +126,56 @@ def test_traced_ratio_and_floor_under_vmap_and_grad():
     assert float(g) == pytest.approx(0.7 / 0.5 * 5.0, rel=1e-5)  # d/dr (r 5 u / ||u||) summed
 
 
+def _steps_to_norm_one(tx, ratio_steps=2000):
+    """Updates of a zero bias (gradient of ones, applied as is) until its norm reaches 1."""
+    params = jnp.zeros(4)
+
+    def step(carry, _):
+        p, state = carry
+        u, state = tx.update(jnp.full(4, 0.5), state, p)  # norm 1 per update before clipping
+        return (p + u, state), jnp.linalg.norm(p + u)
+
+    _, norms = jax.lax.scan(step, (params, tx.init(params)), None, length=ratio_steps)
+    return int(np.argmax(np.asarray(norms) >= 1.0 - 1e-6)) + 1
+
+
+def test_a_zero_bias_needs_about_800_updates_unless_exempt():
+    # r m = 1e-5 per update up to norm m = 1e-3 (100 updates), then x 1.01 per update: ln(1000) / ln(1.01) = 694.
+    slow = _steps_to_norm_one(ow.clip_by_param_norm_ratio(0.01))
+    assert 790 <= slow <= 800, slow
+    # Exempt below 1e-2: the first update is applied whole (norm 1 at once).
+    assert _steps_to_norm_one(ow.clip_by_param_norm_ratio(0.01, exempt_below=1e-2)) == 1
+
+
+def test_exempt_below_frees_small_leaves_only():
+    tx = ow.clip_by_param_norm_ratio(0.01, exempt_below=0.5)
+    params = {"small": jnp.full(4, 0.1), "big": jnp.full(4, 1.0)}  # norms 0.2 and 2
+    grads = {"small": jnp.ones(4), "big": jnp.ones(4)}
+    u, state = tx.update(grads, tx.init(params), params)
+    np.testing.assert_array_equal(u["small"], grads["small"])  # untouched, bit for bit
+    np.testing.assert_allclose(np.linalg.norm(u["big"]), 0.01 * 2.0, rtol=1e-6)
+    # per_leaf=False: the whole tree's norm (sqrt(0.04 + 4)) is above 0.5, so it is limited.
+    glob = ow.clip_by_param_norm_ratio(0.01, per_leaf=False, exempt_below=0.5)
+    u, _ = glob.update(grads, glob.init(params), params)
+    total = np.sqrt(sum(float(jnp.sum(x**2)) for x in u.values()))
+    np.testing.assert_allclose(total, 0.01 * np.sqrt(0.04 + 4.0), rtol=1e-5)
+
+
+def test_exempt_below_traced_and_checked():
+    params, grads = jnp.zeros(3), jnp.ones(3)
+
+    def first_update(exempt):
+        tx = ow.clip_by_param_norm_ratio(0.01, exempt_below=exempt)
+        return tx.update(grads, tx.init(params), params)[0]
+
+    rows = jax.jit(jax.vmap(first_update))(jnp.asarray([0.0, 1e-2, jnp.nan, -1.0]))
+    np.testing.assert_allclose(rows[1], 1.0)
+    np.testing.assert_allclose(np.linalg.norm(rows[0]), 1e-5, rtol=1e-5)  # r m
+    np.testing.assert_allclose(rows[2:], rows[:1].repeat(2, 0))  # NaN and negative clamp to 0: nothing exempt
+    with pytest.raises(ValueError, match="exempt_below"):
+        ow.clip_by_param_norm_ratio(0.01, exempt_below=-1.0)
+
+
 def test_needs_params():
     tx = ow.clip_by_param_norm_ratio(0.1)
     with pytest.raises(ValueError, match="params"):

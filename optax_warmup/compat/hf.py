@@ -9,8 +9,11 @@ Quirks reproduced on purpose (they are what HF users get):
 
 * every warmup except ``cosine_warmup_with_min_lr``'s starts at exactly 0 (``f(0) = 0``);
 * ``cosine`` and ``cosine_with_min_lr`` are not clamped after ``num_training_steps``: the cosine rises again;
-* ``constant`` and ``constant_with_warmup`` ignore ``scheduler_specific_kwargs`` (HF drops them);
-* ``warmup_stable_decay`` with both ``num_training_steps`` and ``num_stable_steps`` uses ``num_stable_steps``.
+* ``warmup_stable_decay`` with both ``num_training_steps`` and ``num_stable_steps`` uses ``num_stable_steps``
+  (and warns, as HF).
+
+An argument HF accepts and drops (``scheduler_specific_kwargs`` of ``constant`` and ``constant_with_warmup``,
+``num_training_steps`` of ``inverse_sqrt``...) raises ``ValueError`` here instead of being ignored.
 
 Where HF divides by zero at some step (``polynomial`` with ``num_warmup_steps == num_training_steps``,
 ``inverse_sqrt`` with ``timescale=0``, ``min_lr`` with ``learning_rate=0``) a concrete argument raises
@@ -19,10 +22,14 @@ Where HF divides by zero at some step (``polynomial`` with ``num_warmup_steps ==
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
+import optax
 
 from optax_warmup import _validate as V
+from optax_warmup._phases import PhaseSchedule
 from optax_warmup.compat._common import (
     Schedule,
     as_count,
@@ -33,6 +40,7 @@ from optax_warmup.compat._common import (
     safe_div,
     safe_pow,
 )
+from optax_warmup.compat.plateau import greedy_transformation, torch_reduce_lr_on_plateau
 
 HF_NAMES = (
     "linear",
@@ -229,9 +237,20 @@ def _wsd(
     warmup_type="linear",
     decay_type="cosine",
     min_lr_ratio=0.0,
-    num_cycles=0.5,
+    num_cycles=None,
 ) -> Schedule:
     require("num_decay_steps", num_decay_steps, "warmup_stable_decay")
+    if num_cycles is not None and decay_type != "cosine":
+        raise ValueError(f"warmup_stable_decay: num_cycles only applies to decay_type='cosine' (HF ignores it for "
+                         f"{decay_type!r}); drop it")
+    num_cycles = 0.5 if num_cycles is None else num_cycles
+    if num_training_steps is not None and num_stable_steps is not None:
+        warnings.warn(
+            "warmup_stable_decay: both num_training_steps and num_stable_steps given; num_stable_steps is used "
+            "(as HF does, with the same warning)",
+            UserWarning,
+            stacklevel=5,
+        )
     if num_training_steps is None and num_stable_steps is None:
         raise ValueError("Either num_training_steps or num_stable_steps must be specified.")
     if warmup_type not in _WSD_TYPES:
@@ -268,14 +287,13 @@ def _wsd(
     return _schedule(learning_rate, f)
 
 
-@engine_schedule
 def hf_schedule(
     name: str,
     learning_rate,
     num_warmup_steps=None,
     num_training_steps=None,
     **scheduler_specific_kwargs,
-) -> Schedule:
+) -> PhaseSchedule | optax.GradientTransformationExtraArgs:
     r"""The schedule of ``transformers.get_scheduler(name, ...)`` as a pure function ``count -> lr``.
 
     With ``W = num_warmup_steps``, ``T = num_training_steps``, ``b = learning_rate`` and
@@ -298,8 +316,20 @@ def hf_schedule(
     ``1-sqrt`` scaled into ``[min_lr_ratio, 1]``. Here ``c = num_cycles``, ``e = lr_end``, ``q = power``,
     ``tau = timescale`` (default ``W`` or 10000), ``r = min_lr_rate`` (or ``min_lr / b``).
 
+    ``reduce_lr_on_plateau`` follows a metric, not the count: it returns the Optax transformation
+    ``torch_reduce_lr_on_plateau(learning_rate, **scheduler_specific_kwargs)`` (HF builds a plain torch
+    ``ReduceLROnPlateau`` with torch's defaults); HF ignores the warmup there, so ``num_warmup_steps`` and
+    ``num_training_steps`` raise (put ``scale_by_warmup`` in front instead). ``greedy`` (HF's ``GreedyLR``) is
+    an Optax transformation too, ``update(..., value=metric)`` with state ``GreedyLRState``: with ``m`` the
+    metric (the mean of the last ``window_size`` with ``smooth=True``), judged like ``ReduceLROnPlateau``'s
+    (defaults ``mode="min"``, ``threshold=1e-6``, ``threshold_mode="abs"``), more than ``patience`` improvements
+    in a row divide the rate by ``factor`` (0.95; at most ``max_lr=1``) and hold it ``warmup`` steps, more than
+    ``patience`` bad ones multiply it by ``factor`` (at least ``min_lr=1e-3``) and hold it ``cooldown`` steps,
+    and ``reset_start`` (500) reductions at ``min_lr`` restart everything from ``learning_rate``.
+
     Args:
-      name: one of ``HF_NAMES`` (HF's ``SchedulerType`` values with a closed form).
+      name: one of ``HF_NAMES`` (HF's ``SchedulerType`` values with a closed form), ``"reduce_lr_on_plateau"``
+        or ``"greedy"``.
       learning_rate: the optimizer's learning rate (HF's ``base_lr`` and ``optimizer.defaults["lr"]``).
       num_warmup_steps: ``W``; required by every name but ``constant``, as in HF.
       num_training_steps: ``T``; required by every name except ``constant``, ``constant_with_warmup``,
@@ -313,13 +343,16 @@ def hf_schedule(
     (``None`` or not) is structural.
 
     Returns:
-      A schedule ``count -> learning rate`` (float32, float64 under x64).
+      A schedule ``count -> learning rate`` (float32, float64 under x64); for ``reduce_lr_on_plateau`` an Optax
+      transformation.
 
     Raises:
       ValueError: where HF raises (unknown name, missing ``num_warmup_steps`` / ``num_training_steps`` /
         ``num_decay_steps``, both or neither of ``min_lr`` / ``min_lr_rate``, ``lr_end >= learning_rate``, bad
-        WSD types), for the metric-driven ``reduce_lr_on_plateau`` / ``greedy``, and for concrete arguments
-        that make HF divide by zero.
+        WSD types), for concrete arguments that make HF divide by zero, and for
+        an argument HF would drop (``num_warmup_steps`` of ``constant``, ``num_training_steps`` of
+        ``constant_with_warmup`` and ``inverse_sqrt``, any scheduler-specific keyword of ``constant`` and
+        ``constant_with_warmup``).
       TypeError: for a keyword the HF schedule does not take.
 
     Example:
@@ -330,31 +363,53 @@ def hf_schedule(
     """
     name = str(getattr(name, "value", name))  # accept HF's SchedulerType enum too
     if name in _METRIC_DRIVEN:
-        raise ValueError(
-            f"name={name!r} is driven by a metric, not by the step count; it has no schedule form"
-        )
+        if num_warmup_steps is not None or num_training_steps is not None:
+            raise ValueError(
+                f"{name}: HF ignores num_warmup_steps and num_training_steps there; drop them (for a warmup, "
+                "chain scale_by_warmup in front)"
+            )
+        if name == "greedy":
+            return greedy_transformation(learning_rate, **scheduler_specific_kwargs)
+        return torch_reduce_lr_on_plateau(learning_rate, **scheduler_specific_kwargs)
+    return _closed_form(name, learning_rate, num_warmup_steps, num_training_steps, **scheduler_specific_kwargs)
+
+
+def _dropped(name: str, **given) -> None:
+    """HF drops these arguments for ``name``: refuse them rather than ignore them."""
+    for key, value in given.items():
+        if value is not None and value != {}:
+            raise ValueError(f"{name}: HF ignores {key} for this schedule; drop it")
+
+
+@engine_schedule
+def _closed_form(name: str, learning_rate, num_warmup_steps, num_training_steps, **kwargs) -> Schedule:
     if name not in HF_NAMES:
-        raise ValueError(f"name must be one of {list(HF_NAMES)}, got {name!r}")
+        raise ValueError(f"name must be one of {list(HF_NAMES)}, 'reduce_lr_on_plateau' or 'greedy', got {name!r}")
     V.check_finite("learning_rate", learning_rate)
-    kwargs = scheduler_specific_kwargs
     if name == "constant":
+        _dropped(name, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps,
+                 scheduler_specific_kwargs=kwargs)
         return _constant(learning_rate)
     require("num_warmup_steps", num_warmup_steps, name)
     V.check_nonnegative("num_warmup_steps", num_warmup_steps)
     if name == "constant_with_warmup":
+        _dropped(name, num_training_steps=num_training_steps, scheduler_specific_kwargs=kwargs)
         return _constant_with_warmup(learning_rate, num_warmup_steps)
     if name == "inverse_sqrt":
+        _dropped(name, num_training_steps=num_training_steps)
         return _inverse_sqrt(learning_rate, num_warmup_steps, **kwargs)
     if name == "warmup_stable_decay":
         return _wsd(learning_rate, num_warmup_steps, num_training_steps=num_training_steps, **kwargs)
     require("num_training_steps", num_training_steps, name)
     V.check_nonnegative("num_training_steps", num_training_steps)
-    builder = {
-        "linear": _linear,
-        "cosine": _cosine,
-        "cosine_with_restarts": _cosine_with_restarts,
-        "polynomial": _polynomial,
-        "cosine_with_min_lr": _cosine_with_min_lr,
-        "cosine_warmup_with_min_lr": _cosine_warmup_with_min_lr,
-    }[name]
-    return builder(learning_rate, num_warmup_steps, num_training_steps, **kwargs)
+    return _BUILDERS[name](learning_rate, num_warmup_steps, num_training_steps, **kwargs)
+
+
+_BUILDERS = {
+    "linear": _linear,
+    "cosine": _cosine,
+    "cosine_with_restarts": _cosine_with_restarts,
+    "polynomial": _polynomial,
+    "cosine_with_min_lr": _cosine_with_min_lr,
+    "cosine_warmup_with_min_lr": _cosine_warmup_with_min_lr,
+}

@@ -48,9 +48,11 @@ def _cos_half(x):
 
 
 def _cosine_decay(
-    initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay", warmup_target=None, warmup_steps=0
+    initial_learning_rate, decay_steps, alpha=0.0, warmup_target=None, warmup_steps=None
 ) -> Schedule:
-    del name
+    if warmup_target is None and warmup_steps is not None:
+        raise ValueError("warmup_steps needs warmup_target (Keras ignores warmup_steps without one); drop it")
+    warmup_steps = 0 if warmup_steps is None else warmup_steps
     V.check_finite("initial_learning_rate", initial_learning_rate)
     V.check_positive("decay_steps", decay_steps)
     V.check_finite("alpha", alpha)
@@ -77,9 +79,8 @@ def _cosine_decay(
 
 
 def _cosine_decay_restarts(
-    initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0, alpha=0.0, name="SGDRDecay"
+    initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0, alpha=0.0
 ) -> Schedule:
-    del name
     V.check_finite("initial_learning_rate", initial_learning_rate)
     V.check_positive("first_decay_steps", first_decay_steps)
     # Below 1 the restart lengths sum to a finite total and Keras's log turns NaN past it; traced values are
@@ -120,9 +121,8 @@ def _exponent(k, decay_steps, staircase):
 
 
 def _exponential_decay(
-    initial_learning_rate, decay_steps, decay_rate, staircase=False, name="ExponentialDecay"
+    initial_learning_rate, decay_steps, decay_rate, staircase=False
 ) -> Schedule:
-    del name
     V.check_finite("initial_learning_rate", initial_learning_rate)
     V.check_positive("decay_steps", decay_steps)
     V.check_nonnegative("decay_rate", decay_rate)
@@ -135,9 +135,8 @@ def _exponential_decay(
 
 
 def _inverse_time_decay(
-    initial_learning_rate, decay_steps, decay_rate, staircase=False, name="InverseTimeDecay"
+    initial_learning_rate, decay_steps, decay_rate, staircase=False
 ) -> Schedule:
-    del name
     V.check_finite("initial_learning_rate", initial_learning_rate)
     V.check_positive("decay_steps", decay_steps)
     V.check_nonnegative("decay_rate", decay_rate)
@@ -155,9 +154,7 @@ def _polynomial_decay(
     end_learning_rate=0.0001,
     power=1.0,
     cycle=False,
-    name="PolynomialDecay",
 ) -> Schedule:
-    del name
     V.check_finite("initial_learning_rate", initial_learning_rate)
     V.check_positive("decay_steps", decay_steps)
     V.check_finite("end_learning_rate", end_learning_rate)
@@ -177,8 +174,7 @@ def _polynomial_decay(
     return schedule
 
 
-def _piecewise_constant_decay(boundaries, values, name="PiecewiseConstant") -> Schedule:
-    del name
+def _piecewise_constant_decay(boundaries, values) -> Schedule:
     boundaries = structural_list("boundaries", boundaries)
     values = structural_list("values", values)
     if len(values) != len(boundaries) + 1:
@@ -227,7 +223,8 @@ def keras_schedule(name: str, **kwargs) -> Schedule:
 
     Args:
       name: one of ``KERAS_NAMES``.
-      **kwargs: the class's constructor arguments, same names and defaults (``name`` is accepted and ignored).
+      **kwargs: the class's constructor arguments, same names and defaults (without Keras's
+        ``name``, a label for serialization: the first argument here is the class name).
 
     Every number may be traced (``boundaries`` / ``values`` as 1-D arrays); ``staircase``, ``cycle``, whether
     ``warmup_target`` is given and the number of boundaries are structural.

@@ -3,7 +3,9 @@
 ``torch_schedule(name, learning_rate, **kwargs)`` gives, at Optax count ``k``, the learning rate that the
 torch scheduler ``name(optimizer, **kwargs)`` gives the ``(k+1)``-th update when stepped as documented
 (``optimizer.step()`` then ``scheduler.step()``, so ``last_epoch = k``). ``learning_rate`` is the optimizer's
-LR (torch's ``base_lr``). Values checked against torch 2.14.1 (``tests/data/compat_golden.json``).
+LR (torch's ``base_lr``). Values checked against torch 2.14.1 (``tests/data/compat_golden.json``) and, for
+``LambdaLR``, ``MultiplicativeLR``, ``ChainedScheduler``, ``SWALR`` and the momentum schedules, torch 2.13.0
+(``tests/data/compat_golden_parity.json``).
 
 torch evaluates most schedulers *recursively* (each LR is the previous one times a ratio); this module uses
 the closed forms, which agree up to the float drift of the recursion (about 1e-6 relative over a few hundred
@@ -25,11 +27,15 @@ to ``base_lr`` there, as the closed form says.
 
 from __future__ import annotations
 
+import functools
+import warnings
 from collections.abc import Callable, Sequence
 
+import jax
 import jax.numpy as jnp
 
 from optax_warmup import _validate as V
+from optax_warmup._phases import from_function
 from optax_warmup.compat._common import (
     Schedule,
     as_count,
@@ -55,6 +61,22 @@ TORCH_NAMES = (
     "OneCycleLR",
     "CyclicLR",
     "SequentialLR",
+    "LambdaLR",
+    "MultiplicativeLR",
+    "ChainedScheduler",
+    "SWALR",
+)
+# Schedulers whose ``get_lr`` multiplies the current LR by a ratio: these are the ones a ``ChainedScheduler``
+# composes into a product (the others overwrite the LR or add to it, so torch's chain is not a product).
+CHAINABLE = (
+    "ConstantLR",
+    "LinearLR",
+    "ExponentialLR",
+    "StepLR",
+    "MultiStepLR",
+    "PolynomialLR",
+    "MultiplicativeLR",
+    "ChainedScheduler",
 )
 
 
@@ -187,28 +209,56 @@ def _cosine_warm_restarts(learning_rate, T_0, T_mult=1, eta_min=0.0) -> Schedule
     return schedule
 
 
-def _one_cycle_lr(
-    learning_rate,
+def _warn_momentum(name: str, cycle_momentum, base_momentum, max_momentum) -> None:
+    """``cycle_momentum=True`` (torch's default) cycles the optimizer's momentum too: say where that lives."""
+    if not isinstance(cycle_momentum, bool):
+        raise ValueError(f"cycle_momentum must be a bool, got {cycle_momentum!r}")
+    if cycle_momentum:
+        warnings.warn(
+            f"{name}: torch also cycles the momentum (Adam's beta1) when cycle_momentum=True (its default); "
+            "this learning-rate schedule does not. Feed compat.torch_momentum_schedule("
+            f"{name!r}, ...same arguments...) to optax.inject_hyperparams (b1= or momentum=), or pass "
+            "cycle_momentum=False to keep the momentum fixed.",
+            UserWarning,
+            stacklevel=5,
+        )
+    elif base_momentum is not None or max_momentum is not None:
+        raise ValueError(
+            f"{name}: base_momentum / max_momentum only matter with cycle_momentum=True (torch ignores them "
+            "otherwise); drop them, or use compat.torch_momentum_schedule"
+        )
+
+
+def _no_learning_rate(name: str, learning_rate) -> None:
+    if learning_rate is not None:
+        raise ValueError(
+            f"{name} does not use learning_rate: torch overwrites the optimizer's LR "
+            f"({'max_lr / div_factor' if name == 'OneCycleLR' else 'base_lr'}); drop it"
+        )
+
+
+def _one_cycle(
     max_lr,
     total_steps=None,
     epochs=None,
     steps_per_epoch=None,
     pct_start=0.3,
     anneal_strategy="cos",
-    cycle_momentum=True,
-    base_momentum=0.85,
-    max_momentum=0.95,
+    base_momentum=None,
+    max_momentum=None,
     div_factor=25.0,
     final_div_factor=1e4,
     three_phase=False,
+    *,
+    momentum: bool,
 ) -> Schedule:
-    del (
-        learning_rate,
-        cycle_momentum,
-        base_momentum,
-        max_momentum,
-    )  # torch overwrites the LR; momentum is not ours
+    """``OneCycleLR``'s LR (``momentum=False``) or the momentum it sets (``momentum=True``)."""
     if total_steps is not None:
+        if epochs is not None or steps_per_epoch is not None:
+            raise ValueError(
+                "OneCycleLR: give total_steps or (epochs and steps_per_epoch), not both (torch ignores epochs "
+                "and steps_per_epoch when total_steps is given)"
+            )
         V.check_positive("total_steps", total_steps)
         total = total_steps
     elif epochs is not None and steps_per_epoch is not None:
@@ -220,9 +270,16 @@ def _one_cycle_lr(
     check_in_range("pct_start", pct_start, 0.0, 1.0)
     if anneal_strategy not in ("cos", "linear"):
         raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy!r}")
+    if not isinstance(three_phase, bool):
+        raise ValueError(f"three_phase must be a bool, got {three_phase!r}")
     V.check_finite("max_lr", max_lr)
     V.check_positive("div_factor", div_factor)
     V.check_positive("final_div_factor", final_div_factor)
+    base_m = 0.85 if base_momentum is None else base_momentum
+    max_m = 0.95 if max_momentum is None else max_momentum
+    if momentum:
+        V.check_finite("base_momentum", base_m)
+        V.check_finite("max_momentum", max_m)
 
     def ends(n, pct):
         if three_phase:
@@ -248,10 +305,14 @@ def _one_cycle_lr(
     def schedule(count):
         s = as_count(count)
         n = finite(total) if total is not None else finite(epochs) * finite(steps_per_epoch)
-        peak = finite(max_lr)
-        initial = peak / finite(div_factor)
-        low = initial / finite(final_div_factor)
-        levels = [initial, peak, initial, low] if three_phase else [initial, peak, low]
+        if momentum:
+            hi, lo = finite(max_m), finite(base_m)
+            levels = [hi, lo, hi, hi] if three_phase else [hi, lo, hi]
+        else:
+            peak = finite(max_lr)
+            initial = peak / finite(div_factor)
+            low = initial / finite(final_div_factor)
+            levels = [initial, peak, initial, low] if three_phase else [initial, peak, low]
         phase_ends = ends(n, finite(pct_start))
         # torch takes the first phase whose end step is >= s, or the last one: fill in from the last back.
         starts = [jnp.zeros_like(s), *phase_ends[:-1]]
@@ -259,9 +320,32 @@ def _one_cycle_lr(
         for i in reversed(range(len(phase_ends) - 1)):
             v = anneal(levels[i], levels[i + 1], safe_div(s - starts[i], phase_ends[i] - starts[i]))
             value = jnp.where(s <= phase_ends[i], v, value)
-        return _finish(jnp.where(s > n, low, value))
+        return _finish(jnp.where(s > n, levels[-1], value))
 
     return schedule
+
+
+def _one_cycle_lr(
+    learning_rate,
+    max_lr,
+    total_steps=None,
+    epochs=None,
+    steps_per_epoch=None,
+    pct_start=0.3,
+    anneal_strategy="cos",
+    cycle_momentum=True,
+    base_momentum=None,
+    max_momentum=None,
+    div_factor=25.0,
+    final_div_factor=1e4,
+    three_phase=False,
+) -> Schedule:
+    _no_learning_rate("OneCycleLR", learning_rate)
+    _warn_momentum("OneCycleLR", cycle_momentum, base_momentum, max_momentum)
+    return _one_cycle(
+        max_lr, total_steps, epochs, steps_per_epoch, pct_start, anneal_strategy, base_momentum, max_momentum,
+        div_factor, final_div_factor, three_phase, momentum=False,
+    )
 
 
 def _cos_anneal(start, end, pct):
@@ -272,35 +356,52 @@ def _linear_anneal(start, end, pct):
     return (end - start) * pct + start
 
 
-def _cyclic_lr(
-    learning_rate,
+def _cyclic(
     base_lr,
     max_lr,
     step_size_up=2000,
     step_size_down=None,
-    mode="triangular",
-    gamma=1.0,
+    mode=None,
+    gamma=None,
     scale_fn: Callable | None = None,
-    scale_mode="cycle",
-    cycle_momentum=True,
-    base_momentum=0.8,
-    max_momentum=0.9,
+    scale_mode=None,
+    base_momentum=None,
+    max_momentum=None,
+    *,
+    momentum: bool,
 ) -> Schedule:
-    del learning_rate, cycle_momentum, base_momentum, max_momentum  # torch sets the LR to base_lr
-    if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
-        raise ValueError(
-            f"mode must be 'triangular', 'triangular2' or 'exp_range' (or give scale_fn), got {mode!r}"
-        )
-    if scale_fn is not None and scale_mode not in ("cycle", "iterations"):
-        raise ValueError(f"scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
+    """``CyclicLR``'s LR (``momentum=False``) or the momentum it sets (``momentum=True``)."""
+    if scale_fn is None:
+        mode = "triangular" if mode is None else mode
+        if mode not in ("triangular", "triangular2", "exp_range"):
+            raise ValueError(
+                f"mode must be 'triangular', 'triangular2' or 'exp_range' (or give scale_fn), got {mode!r}"
+            )
+        if scale_mode is not None:
+            raise ValueError("scale_mode only applies with scale_fn (torch fixes it for the built-in modes)")
+        if gamma is not None and mode != "exp_range":
+            raise ValueError(f"gamma only applies to mode='exp_range' (torch ignores it for {mode!r})")
+        scale_mode = "iterations" if mode == "exp_range" else "cycle"
+    else:
+        if not callable(scale_fn):
+            raise ValueError(f"scale_fn must be a function, got {scale_fn!r}")
+        if mode is not None or gamma is not None:
+            raise ValueError("mode and gamma do not apply when scale_fn is given (torch ignores them then)")
+        scale_mode = "cycle" if scale_mode is None else scale_mode
+        if scale_mode not in ("cycle", "iterations"):
+            raise ValueError(f"scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
+    gamma = 1.0 if gamma is None else gamma
     V.check_finite("base_lr", base_lr)
     V.check_finite("max_lr", max_lr)
     V.check_positive("step_size_up", step_size_up)
     if step_size_down is not None:
         V.check_nonnegative("step_size_down", step_size_down)
     V.check_finite("gamma", gamma)
-    if scale_fn is None:  # the built-in modes force their scale_mode, as in torch
-        scale_mode = "iterations" if mode == "exp_range" else "cycle"
+    base_m = 0.8 if base_momentum is None else base_momentum
+    max_m = 0.9 if max_momentum is None else max_momentum
+    if momentum:
+        V.check_finite("base_momentum", base_m)
+        V.check_finite("max_momentum", max_m)
 
     def scale(x):
         if scale_fn is not None:
@@ -321,30 +422,180 @@ def _cyclic_lr(
         cycle = 1.0 + done
         x = (e - done * total) / total
         factor = jnp.where(x <= ratio, safe_div(x, ratio), safe_div(x - 1.0, ratio - 1.0))
+        height = factor * scale(cycle if scale_mode == "cycle" else e)
+        if momentum:  # the momentum moves the other way: max_momentum at base_lr
+            hi, lo = finite(max_m), finite(base_m)
+            return _finish(hi - (hi - lo) * height)
         lo, hi = finite(base_lr), finite(max_lr)
-        return _finish(lo + (hi - lo) * factor * scale(cycle if scale_mode == "cycle" else e))
+        return _finish(lo + (hi - lo) * height)
 
     return schedule
 
 
-def _sequential_lr(learning_rate, schedulers: Sequence, milestones) -> Schedule:
-    schedulers = list(schedulers)
-    if not schedulers:
-        raise ValueError("SequentialLR expects at least one scheduler, but got no scheduler.")
-    milestones = structural_list("milestones", milestones)
-    if len(milestones) != len(schedulers) - 1:
-        raise ValueError(
-            "SequentialLR expects one milestone fewer than schedulers, got "
-            f"{len(schedulers)} schedulers and milestones={list(milestones)!r}"
-        )
-    pieces = []
+def _cyclic_lr(
+    learning_rate,
+    base_lr,
+    max_lr,
+    step_size_up=2000,
+    step_size_down=None,
+    mode=None,
+    gamma=None,
+    scale_fn: Callable | None = None,
+    scale_mode=None,
+    cycle_momentum=True,
+    base_momentum=None,
+    max_momentum=None,
+) -> Schedule:
+    _no_learning_rate("CyclicLR", learning_rate)
+    _warn_momentum("CyclicLR", cycle_momentum, base_momentum, max_momentum)
+    return _cyclic(
+        base_lr, max_lr, step_size_up, step_size_down, mode, gamma, scale_fn, scale_mode, base_momentum,
+        max_momentum, momentum=False,
+    )
+
+
+def _lambda_lr(learning_rate, lr_lambda) -> Schedule:
+    _check_lambda(lr_lambda)
+
+    def schedule(count):
+        return _finish(finite(learning_rate) * lr_lambda(as_count(count)))
+
+    return schedule
+
+
+def _check_lambda(lr_lambda) -> None:
+    if isinstance(lr_lambda, list | tuple):
+        raise ValueError("lr_lambda: one function for every parameter group (per-group lists are not supported)")
+    if not callable(lr_lambda):
+        raise ValueError(f"lr_lambda should be a function, but got {type(lr_lambda).__name__}")
+
+
+def _running_product(factor, e):
+    """``prod(factor(i) for i in 1..e)`` for a float count ``e``, with a loop whose length is traced (one
+    compilation for every count; ``e`` iterations per evaluation)."""
+
+    def one(last):
+        def body(state):
+            i, acc = state
+            return i + 1.0, acc * jnp.asarray(factor(i), acc.dtype)
+
+        _, acc = jax.lax.while_loop(lambda st: st[0] <= last, body, (jnp.ones_like(last), jnp.ones_like(last)))
+        return acc
+
+    return jnp.vectorize(one)(e)
+
+
+def _multiplicative_lr(learning_rate, lr_lambda) -> Schedule:
+    _check_lambda(lr_lambda)
+
+    def schedule(count):
+        return _finish(finite(learning_rate) * _running_product(lr_lambda, as_count(count)))
+
+    return schedule
+
+
+def _swalr(learning_rate, swa_lr, anneal_epochs=10, anneal_strategy="cos") -> Schedule:
+    V.check_finite("swa_lr", swa_lr)
+    _check_int_like("anneal_epochs", anneal_epochs, 0)
+    if anneal_strategy not in ("cos", "linear"):
+        raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy!r}")
+
+    def schedule(count):
+        e, a = as_count(count), finite(anneal_epochs)
+        # torch: t = e / max(1, A) clipped to [0, 1]; with A = 0 it is 1 from the first update on.
+        t = jnp.where(a > 0, jnp.clip(e / jnp.maximum(a, 1.0), 0.0, 1.0), 1.0)
+        alpha = 0.5 * (1.0 - jnp.cos(jnp.pi * t)) if anneal_strategy == "cos" else t
+        return _finish(finite(swa_lr) * alpha + finite(learning_rate) * (1.0 - alpha))
+
+    return schedule
+
+
+def _children(owner: str, schedulers) -> list[tuple[str, dict]]:
+    if isinstance(schedulers, str | bytes) or not isinstance(schedulers, Sequence):
+        raise ValueError(f"{owner} expects schedulers=[(name, kwargs), ...], got {schedulers!r}")
+    children = []
     for i, entry in enumerate(schedulers):
         if not (isinstance(entry, Sequence) and len(entry) == 2 and isinstance(entry[0], str)):
             raise ValueError(f"schedulers[{i}] must be a (name, kwargs) pair, got {entry!r}")
-        name, kwargs = entry
+        children.append((entry[0], dict(entry[1])))
+    if not children:
+        raise ValueError(f"{owner} expects at least one scheduler, but got no scheduler.")
+    return children
+
+
+def _chained_factors(schedulers) -> list[Schedule]:
+    """Each child of a ``ChainedScheduler`` as its factor ``count -> lr / base_lr`` (built with base LR 1)."""
+    factors: list[Schedule] = []
+    for i, (name, kwargs) in enumerate(_children("ChainedScheduler", schedulers)):
+        if name not in CHAINABLE:
+            raise ValueError(
+                f"schedulers[{i}]: {name} does not compose by multiplication in torch's ChainedScheduler (its "
+                f"step overwrites or shifts the LR); chainable: {list(CHAINABLE)}"
+            )
+        factors.append(torch_schedule(name, 1.0, **kwargs))
+    return factors
+
+
+def _chained(learning_rate, schedulers) -> Schedule:
+    factors = _chained_factors(schedulers)
+
+    def schedule(count):
+        e = as_count(count)
+        value = finite(learning_rate)
+        for f in factors:
+            value = value * f(e)
+        return _finish(value)
+
+    return schedule
+
+
+def _first_step_factor(name: str, kwargs: dict) -> Callable:
+    """The factor a chained child applies once more when ``SequentialLR`` starts the chain.
+
+    ``SequentialLR`` undoes every child's first step and re-runs it through the chain, outside torch's
+    "initial" mode: ``ExponentialLR``, ``PolynomialLR`` and ``MultiplicativeLR`` then take a step at epoch 0
+    (``gamma``, ``(T / (T + 1))**power`` and ``lr_lambda(0)``), which every later value keeps.
+    """
+    if name == "ExponentialLR":
+        return lambda e: finite(kwargs["gamma"])
+    if name == "PolynomialLR":
+        n, p = kwargs.get("total_iters", 5), kwargs.get("power", 1.0)
+        return lambda e: jnp.where(finite(n) > 0, safe_pow(safe_div(finite(n), finite(n) + 1.0), finite(p)), 1.0)
+    if name == "MultiplicativeLR":
+        return lambda e: jnp.asarray(kwargs["lr_lambda"](jnp.zeros_like(e)), e.dtype)
+    if name == "ChainedScheduler":
+        extra = [_first_step_factor(n, dict(k)) for n, k in _children("ChainedScheduler", kwargs["schedulers"])]
+        return lambda e: functools.reduce(lambda acc, f: acc * f(e), extra, jnp.ones_like(e))
+    return lambda e: jnp.ones_like(e)
+
+
+# At a milestone torch restarts the next scheduler with ``_update_lr(0)``; these have no closed form there and
+# continue from the previous scheduler's LR (or, for ChainedScheduler, raise NotImplementedError).
+_NO_RESTART = ("MultiplicativeLR", "ChainedScheduler", "SWALR")
+
+
+def _sequential_lr(learning_rate, schedulers: Sequence, milestones) -> Schedule:
+    children = _children("SequentialLR", schedulers)
+    milestones = structural_list("milestones", milestones)
+    if len(milestones) != len(children) - 1:
+        raise ValueError(
+            "SequentialLR expects one milestone fewer than schedulers, got "
+            f"{len(children)} schedulers and milestones={list(milestones)!r}"
+        )
+    pieces: list[Callable] = []
+    for i, (name, kwargs) in enumerate(children):
         if name == "SequentialLR":
             raise ValueError(f"schedulers[{i}]: SequentialLR cannot be nested here")
-        pieces.append(torch_schedule(name, learning_rate, **dict(kwargs)))
+        if i > 0 and name in _NO_RESTART:
+            raise ValueError(
+                f"schedulers[{i}]: torch cannot restart {name} at a milestone (it has no closed form: it continues "
+                "from the previous LR, or raises for ChainedScheduler); put it first, or use its closed-form peers"
+            )
+        piece: Callable = torch_schedule(name, learning_rate, **kwargs)
+        if i == 0 and name == "ChainedScheduler":
+            extra = _first_step_factor(name, kwargs)
+            piece = functools.partial(lambda e, p, x: p(e) * x(e), p=piece, x=extra)
+        pieces.append(piece)
 
     def schedule(count):
         e = as_count(count)
@@ -374,6 +625,10 @@ _BUILDERS: dict[str, Callable[..., Schedule]] = {
     "OneCycleLR": _one_cycle_lr,
     "CyclicLR": _cyclic_lr,
     "SequentialLR": _sequential_lr,
+    "LambdaLR": _lambda_lr,
+    "MultiplicativeLR": _multiplicative_lr,
+    "ChainedScheduler": _chained,
+    "SWALR": _swalr,
 }
 
 
@@ -397,15 +652,37 @@ def torch_schedule(name: str, learning_rate=None, **kwargs) -> Schedule:
                                     (``three_phase`` goes back to the start first); ``cos`` or ``linear``
     ``CyclicLR``                    triangle between ``base_lr`` and ``max_lr`` times the mode's scale
     ``SequentialLR``                sub-schedule ``i`` (restarted at 0) from ``milestones[i-1]`` on
+    ``LambdaLR``                    ``b * lr_lambda(e)``
+    ``MultiplicativeLR``            ``b * lr_lambda(1) * ... * lr_lambda(e)`` (the running product)
+    ``ChainedScheduler``            ``b * f_1(e) * ... * f_n(e)``, ``f_i`` child ``i``'s LR over its base LR
+    ``SWALR``                       ``swa_lr a + b (1 - a)``, ``a = s(min(1, e / anneal_epochs))``, ``s`` the
+                                    ``cos`` (``(1 - cos(pi t)) / 2``) or ``linear`` anneal (``a = 1`` if
+                                    ``anneal_epochs = 0``); ``torch.optim.swa_utils.SWALR``
     =============================== ===========================================================================
+
+    ``ChainedScheduler`` takes the schedulers whose torch step multiplies the LR (``CHAINABLE``: ``ConstantLR``,
+    ``LinearLR``, ``ExponentialLR``, ``StepLR``, ``MultiStepLR``, ``PolynomialLR``, ``MultiplicativeLR``, a
+    nested ``ChainedScheduler``); for the others torch's chain is not a product, and they raise. Inside a
+    ``SequentialLR`` a ``ChainedScheduler`` can only come first (torch raises ``NotImplementedError`` when it
+    reaches one at a milestone), and there torch re-runs the children's first step outside its initial mode:
+    ``ExponentialLR`` already applies ``gamma`` at count 0, ``PolynomialLR`` ``(T / (T + 1))**power`` and
+    ``MultiplicativeLR`` ``lr_lambda(0)``. That is reproduced.
+
+    ``OneCycleLR`` and ``CyclicLR`` also cycle the momentum (or Adam's ``beta1``) in torch when
+    ``cycle_momentum=True``, their default: that is ``torch_momentum_schedule``, and this function warns (once per
+    construction) to say so; ``cycle_momentum=False`` keeps the momentum fixed, as in torch.
 
     Args:
       name: one of ``TORCH_NAMES``.
-      learning_rate: the optimizer's LR (torch's ``base_lr``). Unused by ``OneCycleLR`` and ``CyclicLR``,
-        which overwrite the optimizer's LR with ``max_lr`` / ``base_lr`` in torch too.
+      learning_rate: the optimizer's LR (torch's ``base_lr``). ``OneCycleLR`` and ``CyclicLR`` overwrite it
+        with ``max_lr / div_factor`` / ``base_lr`` in torch, so they refuse it.
       **kwargs: the scheduler's constructor arguments, same names and defaults (without ``optimizer`` and
-        ``last_epoch``). ``SequentialLR`` takes ``schedulers=[(name, kwargs), ...]`` and ``milestones=[...]``.
-        ``CyclicLR`` accepts a JAX-traceable ``scale_fn``. Momentum arguments are accepted and ignored.
+        ``last_epoch``). ``SequentialLR`` takes ``schedulers=[(name, kwargs), ...]`` and ``milestones=[...]``,
+        ``ChainedScheduler`` ``schedulers=[(name, kwargs), ...]``. ``CyclicLR`` accepts a JAX-traceable
+        ``scale_fn``; ``LambdaLR`` and ``MultiplicativeLR`` a JAX-traceable ``lr_lambda(epoch) -> factor``,
+        called with the count as a float array. An argument torch would ignore raises instead (``gamma`` outside
+        ``mode="exp_range"``, ``mode`` with ``scale_fn``, ``epochs`` with ``total_steps``, momentum bounds with
+        ``cycle_momentum=False``).
 
     Every number may be a traced array, milestone lists included (pass a 1-D array). Structural: ``name``,
     ``anneal_strategy``, ``mode``, ``scale_mode``, ``three_phase``, the number of milestones and of
@@ -436,3 +713,52 @@ def torch_schedule(name: str, learning_rate=None, **kwargs) -> Schedule:
             raise ValueError(f"{name} needs learning_rate (the optimizer's LR)")
         V.check_finite("learning_rate", learning_rate)
     return _BUILDERS[name](learning_rate, **kwargs)
+
+
+MOMENTUM_NAMES = ("OneCycleLR", "CyclicLR")
+
+
+def torch_momentum_schedule(name: str, **kwargs) -> Schedule:
+    r"""The momentum (or Adam's ``beta1``) that torch's ``OneCycleLR`` / ``CyclicLR`` set before each update.
+
+    With ``cycle_momentum=True`` (their default) torch moves the momentum opposite to the LR: ``OneCycleLR``
+    anneals it from ``max_momentum`` down to ``base_momentum`` while the LR warms up, back to ``max_momentum``
+    while it decays (three-phase: down, up, then held), with the same ``anneal_strategy`` and phase ends;
+    ``CyclicLR`` sets ``max_momentum - (max_momentum - base_momentum) * h(e)``, ``h`` the same triangle (times
+    the mode's scale) that lifts the LR from ``base_lr`` to ``max_lr``. Count ``k`` is the ``(k+1)``-th update,
+    as in ``torch_schedule``; past ``total_steps`` (where torch raises) ``OneCycleLR`` holds ``max_momentum``.
+
+    Feed it to ``optax.inject_hyperparams`` as ``b1`` (Adam) or ``momentum`` (SGD).
+
+    Args:
+      name: ``"OneCycleLR"`` or ``"CyclicLR"``.
+      **kwargs: the same arguments as for ``torch_schedule(name, ...)``. ``cycle_momentum=False`` raises (torch
+        then leaves the momentum alone: keep it a constant).
+
+    Every number may be a traced array.
+
+    Returns:
+      A schedule ``count -> momentum``.
+
+    Example:
+      >>> import optax
+      >>> from optax_warmup.compat import torch_momentum_schedule, torch_schedule
+      >>> args = dict(max_lr=1.0, total_steps=10, cycle_momentum=False)
+      >>> b1 = torch_momentum_schedule("OneCycleLR", max_lr=1.0, total_steps=10)
+      >>> [round(float(b1(k)), 4) for k in (0, 1, 2, 9)]
+      [0.95, 0.9, 0.85, 0.95]
+      >>> lr = torch_schedule("OneCycleLR", **args)
+      >>> tx = optax.inject_hyperparams(optax.adam)(learning_rate=lr, b1=b1)
+    """
+    if name not in MOMENTUM_NAMES:
+        raise ValueError(f"name must be one of {list(MOMENTUM_NAMES)} (the ones that cycle momentum), got {name!r}")
+    kwargs = dict(kwargs)
+    if kwargs.pop("cycle_momentum", True) is not True:
+        raise ValueError(
+            "cycle_momentum=False: torch leaves the momentum as it is, so there is no momentum schedule; "
+            "keep the optimizer's momentum constant"
+        )
+    if kwargs.pop("learning_rate", None) is not None:
+        _no_learning_rate(name, 0.0)
+    builder = _one_cycle if name == "OneCycleLR" else _cyclic
+    return from_function(builder(**kwargs, momentum=True))
