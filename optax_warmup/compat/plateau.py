@@ -215,7 +215,7 @@ def torch_reduce_lr_on_plateau(
       >>> for metric in [1.0, 0.5, 0.6, 0.7, 0.8, 0.9]:
       ...     u, state = tx.update(jnp.ones(1), state, value=metric)
       ...     rates.append(round(float(state.learning_rate), 4))
-      >>> rates  # 0.6, 0.7: two bad epochs after the best, 0.5; the 5th update has the new rate
+      >>> rates  # 0.6, 0.7: two bad epochs after the best (0.5); the 5th has the new rate
       [1.0, 1.0, 1.0, 1.0, 0.1, 0.1]
     """
     return plateau_transformation(
