@@ -293,7 +293,7 @@ def _main(args: argparse.Namespace, np) -> int:
     if user_optimizer is not None and s["optimizer"]:
         raise ValueError(f"--task {s['task']} brings its own optimizer: {sorted(s['optimizer'])} do not apply")
     axes = s["axes"] if user_optimizer is None or args.axes else {"seed": s["axes"]["seed"]}
-    strategy = engine.resolve_strategy(args.strategy or "auto")
+    strategy = args.strategy or "auto"  # auto: the engine chooses from the traced step, and says why
     n = int(np.prod([len(v) for v in axes.values()]))
     say(_describe(axes, s["steps"], s["task"], strategy, n), flush=True)
     result = engine.run(task, optimizer, s["steps"], axes, eval_every=args.eval_every,
@@ -308,7 +308,8 @@ def _main(args: argparse.Namespace, np) -> int:
     say(result.table())
     say(f"\ncompile {t['compile_s']:.1f} s, {1000 * t['step_s']:.0f} ms/step for {len(result)} configs "
         f"({result.settings['steps_per_call']} steps per call), eval {t['eval_s']:.1f} s, total {t['total_s']:.1f} s "
-        f"on {result.settings['devices']} {result.settings['backend']} device(s)")
+        f"on {result.settings['devices']} {result.settings['backend']} device(s); strategy "
+        f"{result.settings['strategy']} ({result.settings.get('strategy_reason', '')})")
     if args.compare_sequential:
         _compare_sequential(result, task, user_optimizer, s, sequential, warmup_adamw, say, np)
     if main_process:

@@ -139,20 +139,18 @@ def resolve_strategy(strategy: str) -> str:
 def _choose_strategy(strategy: str) -> tuple[str, str]:
     """The strategy and why.
 
-    On CPU ``loop`` (the host runs each config's ``steps_per_call`` steps as one device call, configs one after
-    another) was the fastest of loop, vmap and map on all three tasks of ``benchmarks/sweep_execution.py``
-    (an MLP, a CNN with BatchNorm and dropout, a Transformer LM; K = 16 and 64): XLA:CPU runs a model's step for
-    one config with its own kernels (a batched matmul or a grouped convolution over configs is slower than the
-    separate ones), and a loop over configs inside the program (``lax.map``) costs a copy of every config's state
-    per step. On accelerators ``vmap`` keeps the device busy with one batched program.
+    ``auto`` on accelerators is ``vmap``: one batched program keeps the device busy. On CPU it is ``loop``: in
+    benchmarks/sweep_execution.py (section 7 of RESULTS.md: an MLP, a CNN with BatchNorm and dropout, a
+    Transformer LM; K = 16 and 64) the engine's ``loop`` was faster than its ``vmap`` for the MLP and the CNN
+    (by 2-40%), and a hand-written vmapped step was 35-50% slower than a loop for the Transformer.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
     if strategy != "auto":
         return strategy, "asked for"
     if jax.default_backend() == "cpu":
-        return "loop", ("auto on CPU: one device call per config and steps_per_call steps (fastest on CPU for "
-                        "the MLP, CNN and Transformer tasks of benchmarks/sweep_execution.py)")
+        return "loop", ("auto on CPU: one device call per config (the engine's fastest way on CPU for the MLP, CNN "
+                        "and Transformer tasks of benchmarks/sweep_execution.py)")
     return "vmap", f"auto on {jax.default_backend()}: all configs of a device batched in one program"
 
 
@@ -391,10 +389,17 @@ def _build_call(plan: _Plan, calls: Calls, optimizer: Callable) -> Any:
     config of every group in one program."""
     k_steps = plan.steps_per_call
 
+    # One seed: every config sees the same batches and dropout keys, so under vmap they stay unbatched, and XLA
+    # runs one product of the shared input with all configs' weights instead of a batched product per config.
+    shared_seed = jnp.int32(int(plan.unique_seeds[0])) if len(plan.unique_seeds) == 1 else None
+
     def group_call(g: int):
         train_step = _group_step(plan, calls, optimizer, g)
 
         def one(carry, hp, batches, start):
+            if shared_seed is not None:
+                hp = {**hp, grid_lib.SEED: shared_seed, "_seed_index": jnp.int32(0)}
+
             def body(carry, k):
                 batch = jax.tree.map(lambda b: b[k, hp["_seed_index"]], batches)
                 return train_step(carry, hp, batch, start + k)
