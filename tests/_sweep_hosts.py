@@ -23,7 +23,7 @@ def main(argv: list[str]) -> None:
 
     grid = {"peak_value": [1e-2, 1e-1, 1e30], "warmup_steps": [0, "25%"], "seed": [0, 1]}
     result = sweep.run(T.device_task(eval_batches=T.eval_batches()), T.adamw, T.STEPS, grid, progress=False,
-                       eval_every=12)
+                       eval_every=12, strategy="loop")
     if jax.process_index() == 0:
         np.savez(out, loss=result.curves["loss"], eval_loss=result.eval["loss"], diverged=result.diverged_step,
                  devices=result.settings["devices"], processes=result.settings["processes"])

@@ -32,6 +32,41 @@ MEANING = {
 }
 
 
+def _sub_jaxprs(value: Any):
+    """The jaxprs inside an equation's parameter (a jaxpr, a closed jaxpr, or tuples / lists of them)."""
+    if hasattr(value, "eqns"):
+        yield value
+    elif hasattr(value, "jaxpr") and hasattr(value.jaxpr, "eqns"):
+        yield value.jaxpr
+    elif isinstance(value, tuple | list):
+        for v in value:
+            yield from _sub_jaxprs(v)
+
+
+def step_flops(jaxpr: Any) -> float:
+    """2 x the multiply-adds of the matrix products and convolutions of a traced step (forward and backward): the
+    work of one config-step, for the engine's choice of strategy. A ``scan`` counts its length times its body;
+    other loops count their body once."""
+    total = 0.0
+    for eqn in jaxpr.eqns:
+        name = eqn.primitive.name
+        if name == "dot_general":
+            (contract, _), _ = eqn.params["dimension_numbers"]
+            lhs = eqn.invars[0].aval.shape
+            k = float(np.prod([lhs[d] for d in contract])) if contract else 1.0
+            total += 2.0 * k * float(np.prod(eqn.outvars[0].aval.shape))
+        elif name == "conv_general_dilated":
+            rhs = eqn.invars[1].aval.shape
+            spec = eqn.params["dimension_numbers"].rhs_spec  # (out feature, in feature, spatial...)
+            per_output = float(np.prod([rhs[d] for d in spec[1:]]))
+            total += 2.0 * per_output * float(np.prod(eqn.outvars[0].aval.shape))
+        times = float(eqn.params.get("length", 1)) if name == "scan" else 1.0
+        for param in eqn.params.values():
+            for sub in _sub_jaxprs(param):
+                total += times * step_flops(sub)
+    return total
+
+
 def _hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -60,9 +95,11 @@ def abstract_batch(calls: Calls, seed: int) -> Any:
 
 def check_and_fingerprint(*, grid: grid_lib.Grid, calls: Calls, optimizer: Callable, host_source: Any,
                           seed: int, hyperparams: Callable[[int, Mapping[str, Any]], dict],
-                          train_step: Callable[[int], Callable], fingerprint: bool = True) -> dict[str, list[str]]:
+                          train_step: Callable[[int], Callable], fingerprint: bool = True,
+                          flops: list[float] | None = None) -> dict[str, list[str]]:
     """Traces one step of every group; raises ``ValueError`` (one line) on a mistake; returns the fingerprint
     (with ``fingerprint=False``, only checks: the optimizer's update is not traced on its own, nothing is hashed).
+    ``flops``, when given, receives each group's ``step_flops``.
 
     Args:
       hyperparams: ``(group, hp arrays) -> what the factory sees`` (the engine's rule).
@@ -87,6 +124,8 @@ def check_and_fingerprint(*, grid: grid_lib.Grid, calls: Calls, optimizer: Calla
             if calls.wants_state:
                 carry["model_state"] = model_state
             step = jax.make_jaxpr(train_step(g))(carry, hp, batch, jax.ShapeDtypeStruct((), jnp.int32))
+            if flops is not None:
+                flops.append(step_flops(step.jaxpr))
             if not fingerprint:
                 continue
             update = jax.make_jaxpr(lambda gr, o, p, h: build(h).update(gr, o, p, value=jnp.float32(0)))(

@@ -136,22 +136,34 @@ def resolve_strategy(strategy: str) -> str:
     return _choose_strategy(strategy)[0]
 
 
-def _choose_strategy(strategy: str) -> tuple[str, str]:
+LIGHT_STEP_FLOPS = 50e6  # below: vmap on CPU; above: loop (benchmarks/sweep_execution.py, section 7)
+
+
+def _choose_strategy(strategy: str, flops: float | None = None) -> tuple[str, str]:
     """The strategy and why.
 
-    ``auto`` on accelerators is ``vmap``: one batched program keeps the device busy. On CPU it is ``loop``: in
-    benchmarks/sweep_execution.py (section 7 of RESULTS.md: an MLP, a CNN with BatchNorm and dropout, a
-    Transformer LM; K = 16 and 64) the engine's ``loop`` was faster than its ``vmap`` for the MLP and the CNN
-    (by 2-40%), and a hand-written vmapped step was 35-50% slower than a loop for the Transformer.
+    ``auto`` on accelerators is ``vmap``: one batched program keeps the device busy. On CPU it depends on the work
+    of one config-step (``flops``, counted in the traced step's matrix products and convolutions): below
+    ``LIGHT_STEP_FLOPS`` the configs of a device are batched (``vmap``, one step per call: the fixed cost of a call
+    and of each small kernel is shared by all configs), above it each config runs on its own (``loop``: XLA:CPU's
+    kernels for one model beat its batched ones). In benchmarks/sweep_execution.py (section 7 of RESULTS.md) the
+    MLP and the CNN (about 5 MFLOP per config-step) ran 10-40% faster vmapped than looped, and a vmapped step of
+    the Transformer LM (about 400 MFLOP) 20-30% slower than a loop.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
     if strategy != "auto":
         return strategy, "asked for"
-    if jax.default_backend() == "cpu":
-        return "loop", ("auto on CPU: one device call per config (the engine's fastest way on CPU for the MLP, CNN "
-                        "and Transformer tasks of benchmarks/sweep_execution.py)")
-    return "vmap", f"auto on {jax.default_backend()}: all configs of a device batched in one program"
+    if jax.default_backend() != "cpu":
+        return "vmap", f"auto on {jax.default_backend()}: all configs of a device batched in one program"
+    if flops is None:
+        return "loop", "auto on CPU: one device call per config (the step's work is not known)"
+    limit = LIGHT_STEP_FLOPS / 1e6
+    if flops < LIGHT_STEP_FLOPS:
+        return "vmap", (f"auto on CPU: a light step ({flops / 1e6:.1f} MFLOP per config-step, under {limit:.0f}): "
+                        "the configs of a device batched, one step per call")
+    return "loop", (f"auto on CPU: a heavy step ({flops / 1e6:.0f} MFLOP per config-step, over {limit:.0f}): one "
+                    "device call per config")
 
 
 def _positive_int(name: str, value: Any, *, allow_none: bool = True) -> int | None:
@@ -169,9 +181,12 @@ def _default_steps_per_call(eval_every: int) -> int:
 
 
 def _plan(task: Task, grid: grid_lib.Grid, steps: int, *, eval_every, steps_per_call, checkpoint_every, strategy,
-          chunk_size, devices, record=()) -> _Plan:
+          chunk_size, devices, record=(), flops: float | None = None) -> _Plan:
     eval_every = _positive_int("eval_every", eval_every) or max(1, steps // 10)
-    k = _positive_int("steps_per_call", steps_per_call) or _default_steps_per_call(eval_every)
+    strategy, reason = _choose_strategy(strategy, flops)
+    k = _positive_int("steps_per_call", steps_per_call)
+    if k is None:  # vmap on CPU: one step per call (XLA:CPU runs a convolution in a loop several times slower)
+        k = 1 if strategy == "vmap" and jax.default_backend() == "cpu" else _default_steps_per_call(eval_every)
     if eval_every % k:
         raise ValueError(f"steps_per_call ({k}) must divide eval_every ({eval_every}): evaluations happen between "
                          "device calls")
@@ -183,7 +198,6 @@ def _plan(task: Task, grid: grid_lib.Grid, steps: int, *, eval_every, steps_per_
         raise ValueError("devices: give at least one device")
     mesh = Mesh(np.asarray(devices), (AXIS,))
     n_dev = len(devices)
-    strategy, reason = _choose_strategy(strategy)
     # The loop strategy runs chunk_size configs per device call (one by default), so each device's share is padded
     # to a multiple of it; the padding repeats the group's last config and is never reported.
     unit = n_dev * (chunk_size or 1) if strategy == "loop" else n_dev
@@ -379,9 +393,18 @@ def _steps_of_one(plan: _Plan, calls: Calls, optimizer: Callable, g: int) -> Cal
                 batch = jax.tree.map(lambda b: b[k, hp["_seed_index"]], batches)
             return train_step(carry, hp, batch, start + k)
 
-        return jax.lax.scan(body, carry, jnp.arange(plan.steps_per_call))
+        return _steps(body, carry, plan.steps_per_call)
 
     return one
+
+
+def _steps(body: Callable, carry: Any, k: int):
+    """``k`` steps of ``body`` in a ``lax.scan``; one step without a loop (XLA:CPU runs a convolution inside a
+    loop several times slower than outside one)."""
+    if k == 1:
+        carry, metrics = body(carry, jnp.int32(0))
+        return carry, jax.tree.map(lambda m: m[None], metrics)
+    return jax.lax.scan(body, carry, jnp.arange(k))
 
 
 def _build_call(plan: _Plan, calls: Calls, optimizer: Callable) -> Any:
@@ -404,7 +427,7 @@ def _build_call(plan: _Plan, calls: Calls, optimizer: Callable) -> Any:
                 batch = jax.tree.map(lambda b: b[k, hp["_seed_index"]], batches)
                 return train_step(carry, hp, batch, start + k)
 
-            return jax.lax.scan(body, carry, jnp.arange(k_steps))
+            return _steps(body, carry, k_steps)
 
         n_local = len(plan.padded[g]) // plan.devices
 
@@ -683,10 +706,18 @@ def run(
                  checkpoint_every=checkpoint_every, strategy=strategy, chunk_size=chunk_size, devices=devices,
                  record=record)
     source = _init_source(task, plan)
+    flops: list[float] = []
     traced = _preflight.check_and_fingerprint(
         grid=g, calls=calls, optimizer=optimizer, host_source=source, seed=int(plan.unique_seeds[0]),
         hyperparams=lambda group, hp: _hyperparams(plan, group, hp),
-        train_step=lambda group: _group_step(plan, calls, optimizer, group), fingerprint=checkpoint_dir is not None)
+        train_step=lambda group: _group_step(plan, calls, optimizer, group), fingerprint=checkpoint_dir is not None,
+        flops=flops)
+    if strategy == "auto":  # the choice depends on the traced step's work: plan again with it
+        steps_cache = plan.train_steps
+        plan = _plan(task, g, steps, eval_every=eval_every, steps_per_call=steps_per_call,
+                     checkpoint_every=checkpoint_every, strategy=strategy, chunk_size=chunk_size, devices=devices,
+                     record=record, flops=max(flops))
+        plan.train_steps.update(steps_cache)
     fingerprint = {**plan.fingerprint(task), **traced}
     saver = _checkpoint.Saver(checkpoint_dir, fingerprint, _preflight.MEANING) if checkpoint_dir else None
     if cache_dir is not None:
