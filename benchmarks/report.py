@@ -420,6 +420,10 @@ def _execution_section(ex: dict) -> str:
            f"reading the losses back); backend {ex['backend']} ({ex['device']}, {ex['devices']} device(s)). The "
            "engine ran first and last in each row: its time is the faster of the two (both in results.json), and "
            "its ratio to the fastest baseline is given for both runs.\n\n")
+    m = ex.get("machine")
+    if m:  # run on its own (python -c / the section alone): its own date and load
+        out += (f"Run on its own: {m['date_utc']}, commit `{m.get('git_commit')}`, {m['cpu']}, {m['logical_cores']} "
+                f"cores, load average (1, 5, 15 min) {ex.get('load_average_end')} when it ended.\n\n")
     rows = []
     for r in ex["rows"]:
         e = r["engine"]
