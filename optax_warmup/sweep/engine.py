@@ -147,8 +147,8 @@ def _choose_strategy(strategy: str, flops: float | None = None) -> tuple[str, st
     ``LIGHT_STEP_FLOPS`` the configs of a device are batched (``vmap``, one step per call: the fixed cost of a call
     and of each small kernel is shared by all configs), above it each config runs on its own (``loop``: XLA:CPU's
     kernels for one model beat its batched ones). In benchmarks/sweep_execution.py (section 7 of RESULTS.md) the
-    MLP and the CNN (about 5 MFLOP per config-step) ran 10-40% faster vmapped than looped, and a vmapped step of
-    the Transformer LM (about 400 MFLOP) 20-30% slower than a loop.
+    engine ran the MLP and the CNN (3-5 MFLOP per config-step) 3-37% faster vmapped than looped, and a vmapped
+    step of the Transformer LM (about 380 MFLOP) was 19-27% slower than a loop.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
