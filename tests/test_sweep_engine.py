@@ -149,10 +149,13 @@ def test_a_diverging_config_is_frozen_and_the_others_are_bit_identical():
 
 def test_steps_per_call_and_chunks_do_not_change_the_result(adamw_sweep):
     one = sweep.run(T.device_task(), T.adamw, T.STEPS, GRID, steps_per_call=1, progress=False)
+    two = sweep.run(T.device_task(), T.adamw, T.STEPS, GRID, steps_per_call=2, progress=False)
     chunked = sweep.run(T.device_task(), T.adamw, T.STEPS, GRID, chunk_size=3, progress=False)
-    for r in (one, chunked):
+    looped = sweep.run(T.device_task(), T.adamw, T.STEPS, GRID, strategy="loop", chunk_size=2, progress=False)
+    for r in (one, two, chunked, looped):
         np.testing.assert_allclose(r.curves["loss"], adamw_sweep.curves["loss"], rtol=1e-5, atol=1e-7)
-    assert one.settings["steps_per_call"] == 1 and adamw_sweep.settings["steps_per_call"] > 1
+    assert one.settings["steps_per_call"] == 1 and two.settings["steps_per_call"] == 2
+    assert looped.settings["strategy"] == "loop" and looped.settings["chunk_size"] == 2
 
 
 def test_host_streams_host_init_and_eval_batches():
