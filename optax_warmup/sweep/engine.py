@@ -961,13 +961,10 @@ class _Runner:
         if self.keep == "all":
             index = list(range(len(self.plan.grid)))
         else:
-            rec = result.recommend()
-            if rec is None:
+            best = result.recommended_config()
+            if best is None:
                 return dict(index=[], params=None, model_state=None)
-            members = [i for i in range(len(result)) if dict(zip(result.setting_axes, result.setting_of(i),
-                                                                     strict=True)) == rec["setting"]]
-            final = result.final_loss[members]
-            index = [members[int(np.nanargmin(final))]]
+            index = [best]
         trees: dict[str, list[tuple[int, Any]]] = {"params": [], "model_state": []}
         for g, state in enumerate(states):
             wanted = [i for i in index if i in set(self.plan.grid.groups[g].index.tolist())]

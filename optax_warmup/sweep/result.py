@@ -106,9 +106,17 @@ class SweepResult:
             raise ValueError("no trained parameters were kept: run the sweep with keep='best' or keep='all'")
         if len(self.kept["index"]) == 1:
             return int(self.kept["index"][0])
+        best = self.recommended_config()
+        if best is None:
+            raise ValueError("no recommendation (every setting diverged), so no best config")
+        return best
+
+    def recommended_config(self) -> int | None:
+        """Of the recommended setting's configs (its seeds), the one with the lowest final loss; None when every
+        setting diverged."""
         rec = self.recommend()
         if rec is None:
-            raise ValueError("no recommendation (every setting diverged), so no best config")
+            return None
         members = [i for i in range(len(self)) if dict(zip(self.setting_axes, self.setting_of(i), strict=True))
                    == rec["setting"]]
         return members[int(np.nanargmin(self.final_loss[members]))]
