@@ -78,6 +78,7 @@ def all_arguments() -> dict[tuple[str, str], set[str]]:
     for name in torch_lr.MOMENTUM_NAMES:
         table["torch_momentum", name] = _torch_momentum_arguments(name)
     table["torch_plateau", "ReduceLROnPlateau"] = set(_params(compat.torch_reduce_lr_on_plateau))
+    table["keras_plateau", "ReduceLROnPlateau"] = set(_params(compat.keras_reduce_lr_on_plateau))
     for name in (*compat.TIMM_NAMES, "plateau"):
         table["timm", name] = _timm_arguments(name)
     for name in compat.KERAS_NAMES:
@@ -124,6 +125,7 @@ BASE: dict[tuple[str, str], dict] = {
     ("torch_momentum", "OneCycleLR"): dict(max_lr=0.1, total_steps=300),
     ("torch_momentum", "CyclicLR"): dict(base_lr=0.01, max_lr=0.1, step_size_up=20),
     ("torch_plateau", "ReduceLROnPlateau"): dict(learning_rate=0.1, patience=2),
+    ("keras_plateau", "ReduceLROnPlateau"): dict(learning_rate=0.1, patience=2, min_delta=1e-3),
     ("timm", "cosine"): dict(learning_rate=0.1, t_initial=200, warmup_t=10),
     ("timm", "tanh"): dict(learning_rate=0.1, t_initial=200, warmup_t=10),
     ("timm", "poly"): dict(learning_rate=0.1, t_initial=200, warmup_t=10),
@@ -166,7 +168,7 @@ ALT = {
     "cycle": True, "boundaries": [30, 100], "values": [0.2, 0.05, 0.01], "warmup_period": 30, "beta2": 0.99,
     "stable_fn": "rsqrt", "stable_timescale": 20, "stable_power": 0.3, "decay_fn": "linear", "decay_power": 2.0,
     "decay_ratio": 0.05, "warmup": 3, "verbose": True, "smooth": True, "window_size": 5,
-    "reset_start": 3,
+    "reset_start": 3, "monitor": "val_accuracy", "min_delta": 1e-5,
 }
 OVERRIDES = {
     ("torch", "MultiplicativeLR", "lr_lambda"): lambda e: 0.98 + 0.0 * e,
@@ -204,6 +206,8 @@ def _build(peer: str, name: str, kwargs: dict):
         return compat.torch_momentum_schedule(name, **kwargs)
     if peer == "torch_plateau":
         return compat.torch_reduce_lr_on_plateau(**kwargs)
+    if peer == "keras_plateau":
+        return compat.keras_reduce_lr_on_plateau(**kwargs)
     if peer == "timm":
         return compat.timm_schedule(name, **kwargs)
     if peer == "keras":

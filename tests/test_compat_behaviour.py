@@ -7,6 +7,7 @@ hand from the peers' code (cited in each test) or are properties (finite, float3
 from __future__ import annotations
 
 import math
+import re
 
 import jax
 import jax.numpy as jnp
@@ -400,3 +401,83 @@ def test_bad_concrete_arguments_raise_value_error_naming_them(case):
 def test_unknown_keywords_raise_type_error(builder, kwargs):
     with pytest.raises(TypeError):
         builder(**kwargs)
+
+
+# --------------------------------------------------------------------------- ChainedScheduler beyond products
+COS_CHAIN = [("LinearLR", {"start_factor": 0.1, "total_iters": 20}), ("CosineAnnealingLR", {"T_max": 100})]
+
+
+def _torch_chain_by_hand(base, steps, t_max, warm=20, start=0.1):
+    """torch's ChainedScheduler([LinearLR, CosineAnnealingLR]) stepped one epoch at a time, in float64."""
+    lr = base * start  # the constructors' initial steps: LinearLR's start factor, the cosine's identity
+    out = [lr]
+    for e in range(1, steps):
+        if e <= warm:  # LinearLR's recursive ratio
+            lr *= 1 + (1 - start) / (warm * start + (e - 1) * (1 - start))
+        if (e - 1 - t_max) % (2 * t_max) == 0:
+            lr += base * (1 - math.cos(math.pi / t_max)) / 2
+        else:
+            lr *= (1 + math.cos(math.pi * e / t_max)) / (1 + math.cos(math.pi * (e - 1) / t_max))
+        out.append(lr)
+    return np.array(out)
+
+
+def test_chained_cosine_zeroes_then_restarts_from_the_base_lr_as_torch_steps_it():
+    # Past T_max the warmup's factor is gone: the LR hit 0 at T_max, and the restart adds b (1 - cos(pi/T)) / 2.
+    got = np.asarray(torch_schedule("ChainedScheduler", 0.1, schedulers=COS_CHAIN)(jnp.arange(450)))
+    want = _torch_chain_by_hand(0.1, 450, 100)
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-9)
+    assert got[100] == 0.0 and got[300] < 1e-8
+    np.testing.assert_allclose(got[200], 0.1, rtol=1e-6)  # the peak after the restart is the base LR, not 0.1 * 1
+
+
+def test_chained_cosine_is_traceable_vmappable_and_differentiable():
+    def lr(t_max, b, e):
+        chain = [COS_CHAIN[0], ("CosineAnnealingLR", {"T_max": t_max})]
+        return torch_schedule("ChainedScheduler", b, schedulers=chain)(e)
+
+    counts = jnp.arange(0, 400, 7)
+    sweep = jax.jit(jax.vmap(lambda t: lr(t, 0.1, counts)))(jnp.array([60.0, 100.0]))
+    for row, t in zip(np.asarray(sweep), (60, 100), strict=True):
+        np.testing.assert_allclose(row, _torch_chain_by_hand(0.1, 400, t)[::7], rtol=2e-5, atol=1e-9)
+    grads = jax.vmap(jax.grad(lambda t, e: lr(t, 0.1, e)), in_axes=(None, 0))(100.0, counts)
+    assert np.all(np.isfinite(np.asarray(grads)))
+
+
+def test_lambda_lr_in_a_chain_overwrites_what_came_before_it():
+    # torch: LambdaLR sets b * lambda(e) at every step, so the ExponentialLR before it is lost and the one after
+    # it applies its ratio once per step (not gamma**e).
+    chain = [("ExponentialLR", {"gamma": 0.5}), ("LambdaLR", {"lr_lambda": lambda e: 1.0 / (e + 1.0)}),
+             ("ExponentialLR", {"gamma": 0.9})]
+    got = np.asarray(torch_schedule("ChainedScheduler", 0.2, schedulers=chain)(jnp.arange(5)))
+    np.testing.assert_allclose(got, [0.2, 0.2 / 2 * 0.9, 0.2 / 3 * 0.9, 0.2 / 4 * 0.9, 0.2 / 5 * 0.9], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("chain", "words"),
+    [
+        ([("CosineAnnealingLR", {"T_max": 50, "eta_min": 0.01}), ("StepLR", {"step_size": 5})],
+         "schedulers[0]: CosineAnnealingLR in a ChainedScheduler"),
+        ([("CosineAnnealingLR", {"T_max": 50}), ("CosineAnnealingLR", {"T_max": 20})], "is a second one"),
+        ([("StepLR", {"step_size": 5}), ("OneCycleLR", {"max_lr": 0.1, "total_steps": 10})],
+         "schedulers[1]: OneCycleLR cannot be a ChainedScheduler child"),
+        ([("ChainedScheduler", {"schedulers": [("SWALR", {"swa_lr": 0.1})]})],
+         "schedulers[0].schedulers[0]: SWALR cannot"),
+    ],
+)
+def test_chains_without_a_closed_form_are_refused_in_one_line(chain, words):
+    with pytest.raises(ValueError, match=re.escape(words)) as info:
+        torch_schedule("ChainedScheduler", 0.1, schedulers=chain)
+    assert "\n" not in str(info.value)
+
+
+def test_chained_cosine_with_traced_eta_min_is_refused_at_construction():
+    chain = lambda eta: [("StepLR", {"step_size": 5}), ("CosineAnnealingLR", {"T_max": 50, "eta_min": eta})]  # noqa: E731
+    with pytest.raises(ValueError, match="concrete eta_min=0"):
+        jax.jit(lambda eta: torch_schedule("ChainedScheduler", 0.1, schedulers=chain(eta))(3))(0.0)
+    # After a LambdaLR the cosine steps from a known LR: any eta_min, traced too.
+    reset = [
+        ("LambdaLR", {"lr_lambda": lambda e: jnp.ones_like(e)}),
+        ("CosineAnnealingLR", {"T_max": 50, "eta_min": 0.01}),
+    ]
+    np.testing.assert_allclose(torch_schedule("ChainedScheduler", 0.1, schedulers=reset)(0), 0.1)

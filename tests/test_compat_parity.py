@@ -67,6 +67,8 @@ def _plateau(case):
         return compat.torch_reduce_lr_on_plateau(**args)
     if case["peer"] == "hf":
         return compat.hf_schedule(case["name"], **args)
+    if case["peer"] == "keras_plateau":
+        return compat.keras_reduce_lr_on_plateau(**args)
     return compat.timm_schedule("plateau", **args)
 
 
@@ -103,6 +105,7 @@ def test_file_covers_every_new_name():
         ("hf", "reduce_lr_on_plateau"),
         ("hf", "greedy"),
         ("timm", "plateau"),
+        ("keras_plateau", "ReduceLROnPlateau"),
         ("megatron", "rampup"),
         ("timm", "wsd"),
     }

@@ -531,6 +531,20 @@ def torch_plateau_case(learning_rate, metrics, **kwargs):
                 metrics=metrics, values=_drive_metrics(opt, sched.step, metrics))
 
 
+def keras_plateau_case(learning_rate, metrics, **kwargs):
+    """Keras' ReduceLROnPlateau callback, called at the end of each "epoch" (here: each update) with the metric."""
+    optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
+    callback = keras.callbacks.ReduceLROnPlateau(**kwargs)
+    callback.set_model(type("Model", (), {"optimizer": optimizer})())
+    callback.on_train_begin()
+    values = []
+    for epoch, metric in enumerate(metrics):
+        values.append(float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
+        callback.on_epoch_end(epoch, logs={callback.monitor: float(metric)})
+    return dict(peer="keras_plateau", name="ReduceLROnPlateau", args=dict(learning_rate=learning_rate, **kwargs),
+                metrics=metrics, values=values)
+
+
 def hf_plateau_case(learning_rate, metrics, name="reduce_lr_on_plateau", **kwargs):
     opt = _opt(learning_rate)
     sched = get_scheduler(name, opt, scheduler_specific_kwargs=kwargs)
@@ -632,6 +646,51 @@ def parity_cases():
         ],
         milestones=[150],
     )
+    # Chains torch does not compose as a product: a cosine stepping from the LR the others left (zero, then
+    # restart, past T_max), resetting children (LambdaLR, CosineAnnealingWarmRestarts) and what follows them.
+    warm = ("LinearLR", dict(start_factor=0.1, total_iters=20))
+    yield torch_parity_case("ChainedScheduler", b, schedulers=[warm, ("CosineAnnealingLR", dict(T_max=100))])
+    yield torch_parity_case(
+        "ChainedScheduler",
+        b,
+        schedulers=[("CosineAnnealingLR", dict(T_max=45)), ("StepLR", dict(step_size=30, gamma=0.5)),
+                    ("PolynomialLR", dict(total_iters=250, power=1.0))],
+    )
+    yield torch_parity_case(
+        "ChainedScheduler",
+        b,
+        schedulers=[("ExponentialLR", dict(gamma=0.99)), ("LambdaLR", dict(lr_lambda="min(1.0, (e + 1) / 25)")),
+                    ("CosineAnnealingLR", dict(T_max=80, eta_min=0.01)), ("ExponentialLR", dict(gamma=0.995))],
+    )
+    yield torch_parity_case(
+        "ChainedScheduler",
+        b,
+        schedulers=[("CosineAnnealingWarmRestarts", dict(T_0=40, T_mult=2, eta_min=0.001)),
+                    ("StepLR", dict(step_size=25, gamma=0.7))],
+    )
+    yield torch_parity_case(
+        "ChainedScheduler",
+        b,
+        schedulers=[("ChainedScheduler", dict(schedulers=[warm, ("MultiplicativeLR", dict(lr_lambda="0.999"))])),
+                    ("CosineAnnealingLR", dict(T_max=60))],
+    )
+    yield torch_parity_case("ChainedScheduler", b, schedulers=[("CosineAnnealingLR", dict(T_max=70, eta_min=0.02))])
+    yield torch_parity_case(
+        "SequentialLR",
+        b,
+        schedulers=[("ChainedScheduler", dict(schedulers=[("ExponentialLR", dict(gamma=0.98)),
+                                                          ("CosineAnnealingLR", dict(T_max=50))])),
+                    ("StepLR", dict(step_size=30))],
+        milestones=[150],
+    )
+    yield torch_parity_case(
+        "SequentialLR",
+        b,
+        schedulers=[("ChainedScheduler", dict(schedulers=[("LambdaLR", dict(lr_lambda="0.97 ** e")),
+                                                          ("ExponentialLR", dict(gamma=0.9))])),
+                    ("ConstantLR", dict(factor=0.5, total_iters=20))],
+        milestones=[100],
+    )
     yield torch_parity_case("SWALR", b, swa_lr=0.01, anneal_epochs=10)
     yield torch_parity_case("SWALR", b, swa_lr=0.05, anneal_epochs=25, anneal_strategy="linear")
     yield torch_parity_case("SWALR", b, swa_lr=0.02, anneal_epochs=0, n=20)
@@ -673,6 +732,12 @@ def parity_cases():
     yield torch_plateau_case(b, up, mode="max", patience=4, factor=0.3)
     yield torch_plateau_case(b, up, mode="max", threshold_mode="abs", threshold=0.005, patience=2, cooldown=3)
     yield torch_plateau_case(b, down, threshold=0.05, patience=0)
+    yield keras_plateau_case(b, down)
+    yield keras_plateau_case(b, down, patience=3, min_delta=0.01, cooldown=2, factor=0.5)
+    yield keras_plateau_case(b, down, patience=0, cooldown=1, min_lr=0.02, factor=0.5)
+    yield keras_plateau_case(b, down, patience=2, cooldown=4, factor=0.3, min_delta=-0.002)
+    yield keras_plateau_case(b, up, monitor="val_accuracy", mode="max", patience=4, factor=0.5, cooldown=3)
+    yield keras_plateau_case(0.5, [1] * 7 + [0.6] + [0.5] * 12, mode="min", min_delta=0.1, patience=5, cooldown=5)
     yield hf_plateau_case(b, down)
     yield hf_plateau_case(b, down, patience=2, factor=0.5, cooldown=1, min_lr=1e-3)
     yield hf_plateau_case(b, down, "greedy")

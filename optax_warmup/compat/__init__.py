@@ -2,14 +2,15 @@
 
 Each ``<peer>_schedule`` returns a pure function ``count -> learning rate`` whose value at Optax count ``k``
 is the LR the peer gives the ``(k+1)``-th optimizer update when used as documented. The metric-driven
-schedulers (torch's ``ReduceLROnPlateau``, HF's ``reduce_lr_on_plateau``, timm's ``plateau``) are Optax
-transformations instead (``torch_reduce_lr_on_plateau``), and ``torch_momentum_schedule`` gives the momentum
+schedulers (torch's ``ReduceLROnPlateau``, HF's ``reduce_lr_on_plateau``, timm's ``plateau``, Keras'
+``ReduceLROnPlateau`` callback) are Optax transformations instead (``torch_reduce_lr_on_plateau``,
+``keras_reduce_lr_on_plateau``), and ``torch_momentum_schedule`` gives the momentum
 that torch's ``OneCycleLR`` / ``CyclicLR`` cycle. The documentation page
 "Coming from PyTorch, HF, timm, Keras or pytorch_warmup" (``docs/migration.md``) has the migration tables.
 """
 
 from optax_warmup.compat.hf import HF_NAMES, hf_schedule
-from optax_warmup.compat.keras import KERAS_NAMES, keras_schedule
+from optax_warmup.compat.keras import KERAS_NAMES, keras_reduce_lr_on_plateau, keras_schedule
 from optax_warmup.compat.plateau import GreedyLRState, ReduceLROnPlateauState, torch_reduce_lr_on_plateau
 from optax_warmup.compat.pytorch_warmup import PYTORCH_WARMUP_NAMES, pytorch_warmup_schedule
 from optax_warmup.compat.timm import TIMM_NAMES, timm_schedule
@@ -24,6 +25,7 @@ __all__ = [
     "TIMM_NAMES",
     "TORCH_NAMES",
     "hf_schedule",
+    "keras_reduce_lr_on_plateau",
     "keras_schedule",
     "pytorch_warmup_schedule",
     "timm_schedule",

@@ -247,3 +247,87 @@ def keras_schedule(name: str, **kwargs) -> Schedule:
     if name not in _BUILDERS:
         raise ValueError(f"name must be one of {list(KERAS_NAMES)}, got {name!r}")
     return _BUILDERS[name](**kwargs)
+
+
+def keras_reduce_lr_on_plateau(
+    learning_rate,
+    monitor: str = "val_loss",
+    factor=0.1,
+    patience=10,
+    mode: str = "auto",
+    min_delta=1e-4,
+    cooldown=0,
+    min_lr=0.0,
+    *,
+    flip_sign: bool = True,
+):
+    r"""Keras' ``keras.callbacks.ReduceLROnPlateau`` as an Optax transformation: the rate follows a metric.
+
+    Keras calls the callback after each epoch with the monitored value ``m``. It is an improvement when
+    ``m < best - |min_delta|`` (``mode="min"``; ``"auto"`` with ``monitor`` ``"loss"`` or ``"val_loss"``) or
+    ``m > best + |min_delta|`` (``"max"``); the first value always is. Outside the cooldown, each value that is not an
+    improvement counts; at ``patience`` of them in a row (at least one) the rate becomes
+    ``max(lr * factor, min_lr)`` if ``lr > min_lr``, and the count stops for ``cooldown`` calls (the last of
+    which counts again). That is ``torch_reduce_lr_on_plateau`` with ``threshold_mode="abs"``,
+    ``threshold=min_delta``, torch's ``patience = max(patience - 1, 0)``, ``cooldown = max(cooldown - 1, 0)``
+    and ``eps=0``, which is what this returns; the rates equal Keras' (``tests/data/compat_golden_parity.json``).
+
+    Pass the monitored value as ``update(updates, state, params, value=m)``, once per update that ends an epoch
+    (wrap it in ``optax.MultiSteps`` or call it only at epoch ends, as with torch's).
+
+    Args:
+      learning_rate: the optimizer's rate before any reduction.
+      monitor: the metric's name; it only settles ``mode="auto"`` (for another name than a loss Keras asks the
+        compiled model which way the metric goes, which needs ``mode="min"`` or ``"max"`` here).
+      factor: the multiplier of a reduction, in ``[0, 1)``.
+      patience: non-improving calls before a reduction.
+      mode: ``"auto"``, ``"min"`` or ``"max"``.
+      min_delta: the absolute margin of an improvement.
+      cooldown: calls after a reduction before counting resumes.
+      min_lr: the lowest rate.
+      flip_sign: multiply by ``-lr`` (default, a descent step) or ``lr``.
+
+    Every number may be a traced array. ``verbose`` and Keras' other logging arguments do not exist here.
+
+    Returns:
+      A ``GradientTransformationExtraArgs`` with state ``ReduceLROnPlateauState``; ``update`` requires ``value=``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from optax_warmup.compat import keras_reduce_lr_on_plateau
+      >>> tx = keras_reduce_lr_on_plateau(1.0, patience=2)
+      >>> state, rates = tx.init(jnp.zeros(1)), []
+      >>> for val_loss in [1.0, 0.5, 0.6, 0.7, 0.8]:
+      ...     _, state = tx.update(jnp.ones(1), state, value=val_loss)
+      ...     rates.append(round(float(state.learning_rate), 4))
+      >>> rates  # 0.6 and 0.7 do not improve on 0.5: two, so the 5th update has the new rate
+      [1.0, 1.0, 1.0, 1.0, 0.1]
+    """
+    from optax_warmup.compat.plateau import plateau_transformation
+
+    if not isinstance(monitor, str):
+        raise ValueError(f"monitor must be the metric's name (a str), got {monitor!r}")
+    V.check_choice("mode", mode, ("auto", "min", "max"))
+    if mode == "auto":
+        if monitor.removeprefix("val_") != "loss":  # Keras reads the direction off the compiled model's metric
+            raise ValueError(
+                f"mode='auto' is settled only for monitor='loss' or 'val_loss' (Keras asks the model's metric "
+                f"otherwise), got monitor={monitor!r}: pass mode='min' or mode='max'"
+            )
+        mode = "min"
+    V.check_nonnegative("patience", patience)
+    V.check_nonnegative("cooldown", cooldown)
+    V.check_finite("min_delta", min_delta)
+    return plateau_transformation(
+        learning_rate,
+        mode=mode,
+        factor=factor,
+        patience=jnp.maximum(finite(patience) - 1.0, 0.0),
+        threshold=jnp.abs(finite(min_delta)),
+        threshold_mode="abs",
+        cooldown=jnp.maximum(finite(cooldown) - 1.0, 0.0),
+        min_lr=min_lr,
+        eps=0.0,
+        flip_sign=flip_sign,
+        owner="keras_reduce_lr_on_plateau",
+    )

@@ -523,30 +523,171 @@ def _children(owner: str, schedulers) -> list[tuple[str, dict]]:
     return children
 
 
-def _chained_factors(schedulers) -> list[Schedule]:
-    """Each child of a ``ChainedScheduler`` as its factor ``count -> lr / base_lr`` (built with base LR 1)."""
-    factors: list[Schedule] = []
+# How a child of a ``ChainedScheduler`` acts when the chain steps (torch calls every child's ``step`` in turn, each
+# on the LR the previous one left): ``CHAINABLE`` children multiply it by their own ratio, ``_RESETS`` overwrite it
+# with their closed form from the base LR, and ``CosineAnnealingLR`` maps it by ``eta + r_e (lr - eta)`` (plus a
+# jump at each restart).
+_RESETS = ("LambdaLR", "CosineAnnealingWarmRestarts")
+_CHAIN_KINDS = {**{n: "mult" for n in CHAINABLE}, **{n: "reset" for n in _RESETS}, "CosineAnnealingLR": "cos"}
+
+
+def _chain_leaves(schedulers, where: str = "schedulers") -> list[tuple[str, str, dict]]:
+    """The children of a ``ChainedScheduler`` in torch's stepping order, nested chains flattened:
+    ``(where, name, kwargs)``."""
+    leaves = []
     for i, (name, kwargs) in enumerate(_children("ChainedScheduler", schedulers)):
-        if name not in CHAINABLE:
+        at = f"{where}[{i}]"
+        if name == "ChainedScheduler":
+            leaves += _chain_leaves(kwargs.get("schedulers"), f"{at}.schedulers")
+        elif name not in _CHAIN_KINDS:
             raise ValueError(
-                f"schedulers[{i}]: {name} does not compose by multiplication in torch's ChainedScheduler (its "
-                f"step overwrites or shifts the LR); chainable: {list(CHAINABLE)}"
+                f"{at}: {name} cannot be a ChainedScheduler child here (torch's chain steps it from the LR the "
+                f"others left, which has no closed form); children: {sorted(_CHAIN_KINDS)}"
             )
-        factors.append(torch_schedule(name, 1.0, **kwargs))
-    return factors
+        else:
+            leaves.append((at, name, kwargs))
+    return leaves
+
+
+def _cos_sq(e, t):
+    """``(1 + cos(pi e / t)) / 2`` written as ``sin(pi (t - e mod 2t) / 2t)**2``: the argument stays small next to
+    the zeros at ``e = t, 3t, ...``, where float32 would otherwise lose the digits a ratio of two of them needs."""
+    return jnp.sin(jnp.pi * (t - jnp.mod(e, 2.0 * t)) / (2.0 * t)) ** 2
+
+
+def _ratio(f: Callable, a, b):
+    """``f(b) / f(a)``: the product of a multiplying child's step ratios from step ``a`` to ``b`` (1 once ``f`` has
+    reached 0, where torch's ratio is 1 too)."""
+    fa = f(a)
+    return jnp.where(fa == 0, 1.0, safe_div(f(b), fa))
+
+
+class _Chain:
+    """A ``ChainedScheduler`` in closed form.
+
+    With only multiplying children the LR is ``b * f_1(e) * ... * f_n(e)``. After a resetting child ``j`` (the
+    last one), each step starts from its value ``A_j(e)`` and only the children after it act, each once.
+    Otherwise a ``CosineAnnealingLR`` child ``k`` (one, with ``eta_min=0``) zeroes the LR at ``T, 3T, ...`` and
+    restarts it at ``s = T + 1 + 2mT`` with ``b (1 - cos(pi/T)) / 2``, so from the last restart ``s`` on
+    ``lr = b C(e) prod_{i<k} f_i(e)/f_i(s) prod_{i>k} f_i(e)/f_i(s-1)``, ``C(e) = (1 + cos(pi e/T)) / 2``.
+    """
+
+    def __init__(self, learning_rate, schedulers):
+        leaves = self._leaves = _chain_leaves(schedulers)
+        self.base = learning_rate
+        self.cos_args: dict[int, tuple] = {}
+        self.kinds = [_CHAIN_KINDS[name] for _, name, _ in leaves]
+        self.children: list[Callable] = []
+        for (_, name, kwargs), kind in zip(leaves, self.kinds, strict=True):
+            if kind == "mult":
+                self.children.append(torch_schedule(name, 1.0, **kwargs))
+            elif kind == "reset":
+                self.children.append(torch_schedule(name, learning_rate, **kwargs))
+            else:
+                self.children.append(torch_schedule(name, learning_rate, **kwargs))  # torch's own checks
+                self.cos_args[len(self.children) - 1] = (kwargs["T_max"], kwargs.get("eta_min", 0.0))
+        self.last_reset = max((i for i, k in enumerate(self.kinds) if k == "reset"), default=-1)
+        cosines = [i for i, k in enumerate(self.kinds) if k == "cos" and i > self.last_reset]
+        self.cos = cosines[0] if cosines else -1
+        if self.last_reset < 0 and cosines and len(self.kinds) > 1:
+            extra = "" if len(cosines) == 1 else f"; {leaves[cosines[1]][0]} is a second one"
+            at, _, kwargs = leaves[cosines[0]]
+            eta = concrete_value(f"{at}: eta_min", kwargs.get("eta_min", 0.0))
+            if len(cosines) > 1 or eta != 0.0:
+                raise ValueError(
+                    f"{at}: CosineAnnealingLR in a ChainedScheduler steps from the LR the other children left "
+                    f"(eta_min + r_e (lr - eta_min)), which has a closed form only for one such child with a "
+                    f"concrete eta_min=0 or after a LambdaLR; got eta_min={kwargs.get('eta_min', 0.0)!r}{extra}"
+                )
+
+    def _cos_step(self, i, x, e):
+        """Child ``i`` (``CosineAnnealingLR``) stepping from ``x`` to epoch ``e >= 1``."""
+        t_max, eta = (finite(v) for v in self.cos_args[i])
+        t = jnp.maximum(t_max, 1.0)
+        restart = jnp.mod(e - 1.0 - t, 2.0 * t) == 0
+        jump = x + (finite(self.base) - eta) * (1.0 - jnp.cos(jnp.pi / t)) / 2.0
+        ratio = safe_div(_cos_sq(e, t), _cos_sq(e - 1.0, t))
+        return jnp.where(restart, jump, eta + ratio * (x - eta))
+
+    def _after_reset(self, e):
+        j = self.last_reset
+        e1 = jnp.maximum(e, 1.0)
+        first, later = self.children[j](e), self.children[j](e1)
+        for i in range(j + 1, len(self.kinds)):
+            if self.kinds[i] == "mult":
+                first = first * self.children[i](e)
+                later = later * _ratio(self.children[i], e1 - 1.0, e1)
+            elif self.kinds[i] == "cos":
+                later = self._cos_step(i, later, e1)
+            else:  # pragma: no cover - the last reset is j
+                raise AssertionError
+        return jnp.where(e < 1, first, later)
+
+    def _with_cosine(self, e):
+        k = self.cos
+        t = jnp.maximum(finite(self.cos_args[k][0]), 1.0)
+        c_e = _cos_sq(e, t)
+        before = c_e
+        for i, f in enumerate(self.children):
+            if i != k:
+                before = before * f(e)
+        s = t + 1.0 + 2.0 * t * jnp.floor(jnp.maximum(e - t - 1.0, 0.0) / (2.0 * t))
+        since = c_e
+        for i, f in enumerate(self.children):
+            if i != k:
+                since = since * _ratio(f, s if i < k else s - 1.0, e)
+        return jnp.where(e <= t, before, since)
+
+    def __call__(self, count):
+        e = as_count(count)
+        if self.last_reset >= 0:
+            value = self._after_reset(e)
+        elif self.cos >= 0 and len(self.children) == 1:
+            value = self.children[0](e)  # the cosine alone: its own closed form, eta_min included
+        elif self.cos >= 0:
+            value = finite(self.base) * self._with_cosine(e)
+        else:
+            value = finite(self.base)
+            for f in self.children:
+                value = value * f(e)
+        return _finish(value)
+
+    def first_piece(self, count):
+        """The chain as the first scheduler of a ``SequentialLR``. torch resets the LR to the base LR and re-runs
+        the chain's first step with every child outside its initial mode, at epoch 0: ``ExponentialLR``,
+        ``PolynomialLR`` and ``MultiplicativeLR`` apply one more factor (``_first_step_factor``) and
+        ``CosineAnnealingLR`` its step ratio from epoch -1, ``1 / C(1)``. Those factors last until a resetting
+        child overwrites the LR (from epoch 1 on) or the cosine reaches zero (after ``T_max``)."""
+        e = as_count(count)
+        value = self(e)
+        j = self.last_reset
+        extra = [
+            _first_step_factor(name, dict(kwargs))
+            for i, (kind, (_, name, kwargs)) in enumerate(zip(self.kinds, self._leaves, strict=True))
+            if kind == "mult" and i > j
+        ]
+        product = functools.reduce(lambda acc, f: acc * f(e), extra, jnp.ones_like(e))
+        if j >= 0:
+            x = self.children[j](jnp.zeros_like(e))
+            for i in range(j + 1, len(self.kinds)):
+                if self.kinds[i] == "mult":
+                    x = x * self.children[i](jnp.zeros_like(e))
+                elif self.kinds[i] == "cos":
+                    x = self._cos_step(i, x, jnp.zeros_like(e))
+            return _finish(jnp.where(e < 1, x * product, value))
+        if self.cos >= 0:
+            t = jnp.maximum(finite(self.cos_args[self.cos][0]), 1.0)
+            if len(self.children) == 1:  # eta_min may be non-zero here: the step from epoch -1 is affine
+                x = self._cos_step(self.cos, finite(self.base), jnp.zeros_like(e))
+                lo = finite(self.cos_args[self.cos][1])
+                first = lo + safe_div(x - lo, finite(self.base) - lo) * (value - lo)
+                return _finish(jnp.where(e <= t, first, value))
+            return _finish(jnp.where(e <= t, value * product / _cos_sq(1.0, t), value))
+        return _finish(value * product)
 
 
 def _chained(learning_rate, schedulers) -> Schedule:
-    factors = _chained_factors(schedulers)
-
-    def schedule(count):
-        e = as_count(count)
-        value = finite(learning_rate)
-        for f in factors:
-            value = value * f(e)
-        return _finish(value)
-
-    return schedule
+    return _Chain(learning_rate, schedulers)
 
 
 def _first_step_factor(name: str, kwargs: dict) -> Callable:
@@ -563,9 +704,6 @@ def _first_step_factor(name: str, kwargs: dict) -> Callable:
         return lambda e: jnp.where(finite(n) > 0, safe_pow(safe_div(finite(n), finite(n) + 1.0), finite(p)), 1.0)
     if name == "MultiplicativeLR":
         return lambda e: jnp.asarray(kwargs["lr_lambda"](jnp.zeros_like(e)), e.dtype)
-    if name == "ChainedScheduler":
-        extra = [_first_step_factor(n, dict(k)) for n, k in _children("ChainedScheduler", kwargs["schedulers"])]
-        return lambda e: functools.reduce(lambda acc, f: acc * f(e), extra, jnp.ones_like(e))
     return lambda e: jnp.ones_like(e)
 
 
@@ -593,8 +731,7 @@ def _sequential_lr(learning_rate, schedulers: Sequence, milestones) -> Schedule:
             )
         piece: Callable = torch_schedule(name, learning_rate, **kwargs)
         if i == 0 and name == "ChainedScheduler":
-            extra = _first_step_factor(name, kwargs)
-            piece = functools.partial(lambda e, p, x: p(e) * x(e), p=piece, x=extra)
+            piece = _Chain(learning_rate, kwargs["schedulers"]).first_piece
         pieces.append(piece)
 
     def schedule(count):
@@ -654,19 +791,24 @@ def torch_schedule(name: str, learning_rate=None, **kwargs) -> Schedule:
     ``SequentialLR``                sub-schedule ``i`` (restarted at 0) from ``milestones[i-1]`` on
     ``LambdaLR``                    ``b * lr_lambda(e)``
     ``MultiplicativeLR``            ``b * lr_lambda(1) * ... * lr_lambda(e)`` (the running product)
-    ``ChainedScheduler``            ``b * f_1(e) * ... * f_n(e)``, ``f_i`` child ``i``'s LR over its base LR
+    ``ChainedScheduler``            ``b * f_1(e) * ... * f_n(e)``, ``f_i`` child ``i``'s LR over its base LR,
+                                    for children that multiply (below for the others)
     ``SWALR``                       ``swa_lr a + b (1 - a)``, ``a = s(min(1, e / anneal_epochs))``, ``s`` the
                                     ``cos`` (``(1 - cos(pi t)) / 2``) or ``linear`` anneal (``a = 1`` if
                                     ``anneal_epochs = 0``); ``torch.optim.swa_utils.SWALR``
     =============================== ===========================================================================
 
-    ``ChainedScheduler`` takes the schedulers whose torch step multiplies the LR (``CHAINABLE``: ``ConstantLR``,
-    ``LinearLR``, ``ExponentialLR``, ``StepLR``, ``MultiStepLR``, ``PolynomialLR``, ``MultiplicativeLR``, a
-    nested ``ChainedScheduler``); for the others torch's chain is not a product, and they raise. Inside a
-    ``SequentialLR`` a ``ChainedScheduler`` can only come first (torch raises ``NotImplementedError`` when it
-    reaches one at a milestone), and there torch re-runs the children's first step outside its initial mode:
-    ``ExponentialLR`` already applies ``gamma`` at count 0, ``PolynomialLR`` ``(T / (T + 1))**power`` and
-    ``MultiplicativeLR`` ``lr_lambda(0)``. That is reproduced.
+    ``ChainedScheduler`` steps its children in turn on the LR the previous one left, as torch does. The ones
+    that multiply (``CHAINABLE``) give the product above; ``LambdaLR`` and ``CosineAnnealingWarmRestarts``
+    overwrite the LR from the base LR at each step (what comes before them is lost, children after them act once
+    per step); ``CosineAnnealingLR`` steps by ``eta_min + r_e (lr - eta_min)`` with a restart jump after
+    ``T_max``, which has a closed form with ``eta_min=0`` (one such child), after a ``LambdaLR``, or alone, and
+    raises otherwise. Nested chains are flattened; ``OneCycleLR``, ``CyclicLR``, ``SWALR`` and
+    ``SequentialLR`` children raise. Inside a ``SequentialLR`` a ``ChainedScheduler`` can only come first (torch
+    raises ``NotImplementedError`` when it reaches one at a milestone), and there torch re-runs the children's
+    first step outside its initial mode: ``ExponentialLR`` already applies ``gamma`` at count 0,
+    ``PolynomialLR`` ``(T / (T + 1))**power``, ``MultiplicativeLR`` ``lr_lambda(0)`` and ``CosineAnnealingLR``
+    its step from epoch -1. That is reproduced.
 
     ``OneCycleLR`` and ``CyclicLR`` also cycle the momentum (or Adam's ``beta1``) in torch when
     ``cycle_momentum=True``, their default: that is ``torch_momentum_schedule``, and this function warns (once per
