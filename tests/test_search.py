@@ -10,7 +10,9 @@ import math
 import os
 import signal
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import optuna
@@ -54,26 +56,82 @@ def _search(**kwargs):
     args = dict(steps=STEPS, space=ADAMW_SPACE, budget=8 * STEPS, slots=2, method="asha", seed=0, confirm_top=0,
                 progress=False)
     args.update(kwargs)
-    return sweep.search(T.device_task(), args.pop("optimizer", T.adamw), **args)
+    return sweep.search(args.pop("task", T.device_task()), args.pop("optimizer", T.adamw), **args)
+
+
+# A model with state: BatchNorm statistics and dropout (flax linen), on the regression data of sweep_tasks.
+class BatchNormMLP(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool):
+        # no bias before BatchNorm: it has no gradient, and Adam would move it on rounding noise
+        x = nn.Dense(8, use_bias=False)(x)
+        x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.8)(x))
+        x = nn.Dropout(0.2, deterministic=not train)(x)
+        return nn.Dense(1)(x)
+
+
+bn_mlp = BatchNormMLP()
+
+
+def state_init(key):
+    v = bn_mlp.init(key, jnp.zeros((1, T.DIM)), train=False)
+    return v["params"], {"batch_stats": v["batch_stats"]}
+
+
+def state_loss(params, batch, *, model_state, key):
+    x, y = batch
+    pred, new_state = bn_mlp.apply({"params": params, **model_state}, x, train=True, mutable=["batch_stats"],
+                                   rngs={"dropout": key})
+    # the running mean enters the value too: a slot that kept its last config's statistics (or a resume that lost
+    # them) would show in the curve, not only in an evaluation
+    drift = jnp.mean(model_state["batch_stats"]["BatchNorm_0"]["mean"] ** 2)
+    return jnp.mean((pred - y) ** 2) + drift, {}, new_state
+
+
+def state_task():
+    return sweep.Task(init=state_init, loss=state_loss, data=T.data, model_state=True, name="bn-dropout")
 
 
 # ------------------------------------------------------------------------------------------------ slots
 
 
-def test_a_slot_restarted_mid_search_trains_exactly_like_a_fresh_run_of_its_config():
+@pytest.mark.parametrize("make_task", [T.device_task, state_task], ids=["plain", "batchnorm-dropout"])
+def test_a_slot_restarted_mid_search_trains_exactly_like_a_fresh_run_of_its_config(make_task):
     # two slots, four configs trained to the end: configs 2 and 3 start in slots where another config trained
-    # (some after a config that diverged, peak 1e30, which must leave nothing behind)
+    # (some after a config that diverged, peak 1e30, which must leave nothing behind: params, optimizer state,
+    # model state; and their dropout keys follow their own step counter, not the slot's)
     space = {"peak_value": sweep.Choice([3e-2, 1e30, 1e-2]), "warmup_steps": sweep.Choice([0, 4, 0.5])}
-    found = _search(space=space, method="random", budget=5 * STEPS)
+    found = _search(task=make_task(), space=space, method="random", budget=5 * STEPS)
     restarted = [h for h in found.history[2:] if h["status"] == "completed"]
     assert len(restarted) >= 2
     assert any(h["status"] == "diverged" and h["steps"] < STEPS for h in found.history)
-    fresh = sweep.run(T.device_task(), T.adamw, STEPS, [dict(h["config"], seed=0) for h in restarted],
+    fresh = sweep.run(make_task(), T.adamw, STEPS, [dict(h["config"], seed=0) for h in restarted],
                       progress=False)
     for i, h in enumerate(restarted):
         np.testing.assert_allclose(h["losses"], fresh.curves["loss"][i], rtol=2e-5, atol=1e-6,
                                    err_msg=str(h["config"]))
         assert h["value"] == pytest.approx(float(fresh.train_loss[i]), rel=1e-5)
+
+
+def test_a_non_finite_model_state_frees_its_slot_like_a_nan_loss():
+    def init(key):
+        return {"w": jnp.ones(())}, {"count": jnp.zeros(())}
+
+    def counting_loss(params, batch, *, model_state):
+        # the state turns inf once count * w > 4.5: at step 4 for a learning rate of 0 (w stays 1), at step 2 for
+        # 0.2 (w = 1, 1.4, 1.64); the loss itself stays finite
+        grow = model_state["count"] + 1.0
+        new = {"count": jnp.where(grow * params["w"] > 4.5, jnp.inf, grow)}
+        return (params["w"] - 2.0) ** 2 + 0.0 * batch, {}, new
+
+    task = sweep.Task(init=init, loss=counting_loss, data=lambda step, key: jnp.float32(0), model_state=True)
+    found = sweep.search(task, lambda hp: optax.sgd(hp["learning_rate"]), 10,
+                         {"learning_rate": sweep.Choice([0.0, 0.2])}, 20, slots=2, method="random", confirm_top=0,
+                         progress=False)
+    assert {h["config"]["learning_rate"] for h in found.history} == {0.0, 0.2}
+    for h in found.history:  # trained up to and including the step whose state was not finite, then freed
+        assert (h["status"], h["steps"]) == ("diverged", {0.0: 5, 0.2: 3}[h["config"]["learning_rate"]]), h
+        assert h["value"] == math.inf
 
 
 def test_one_training_program_per_static_group_for_the_whole_search():
@@ -167,6 +225,31 @@ def test_a_resumed_search_equals_an_uninterrupted_one_sampler_state_included(tmp
     assert resumed.best == whole.best and resumed.spent == whole.spent
 
 
+def test_a_resumed_model_state_search_equals_an_uninterrupted_one(tmp_path, monkeypatch):
+    # the slots' BatchNorm statistics are in the checkpoint: the loss reads them, so a resume that lost them
+    # would not match bit for bit
+    args = dict(task=state_task(), method="asha", budget=4 * STEPS, slots=2)
+    whole = _search(**args)
+    original = search_lib._Searcher._round
+    calls = {"n": 0}
+
+    def round_then_ctrl_c(self, *a):
+        original(self, *a)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(search_lib._Searcher, "_round", round_then_ctrl_c)
+    part = _search(checkpoint_dir=tmp_path, **args)
+    assert part.interrupted == "SIGINT" and 0 < part.spent < whole.spent
+    monkeypatch.setattr(search_lib._Searcher, "_round", original)
+    resumed = _search(checkpoint_dir=tmp_path, **args)
+    assert resumed.timing["resumed_at_spent"] == part.spent
+    assert any(h["spent_at_start"] < part.spent < h["spent_at_end"] for h in resumed.history)  # cut mid-config
+    assert [h["losses"] for h in resumed.history] == [h["losses"] for h in whole.history]  # bit for bit
+    assert [h["status"] for h in resumed.history] == [h["status"] for h in whole.history]
+
+
 # ------------------------------------------------------------------------------------------------ confirmation
 
 
@@ -216,9 +299,11 @@ def test_confirmation_trains_the_top_configs_on_fresh_seeds_and_reports_how_sure
     (dict(method="random", eta=4), "method='random' has none"),
     (dict(checkpoint_every=5), "give checkpoint_dir too"),
     (dict(confirm_seeds=3), "confirm_top=0 asks for no confirmation"),
+    (dict(task=sweep.Task(init=state_init, loss=state_loss, data=T.data, eval=lambda params: {},
+                          model_state=True)), r"eval must take the state by name"),
 ], ids=["empty-choice", "low-eq-high", "log-nonpositive", "unread-axis", "seed", "not-a-distribution",
         "warmup-too-long", "method", "sampler", "cmaes", "budget", "min-steps-random", "eta-random", "checkpoint-every",
-        "confirm-seeds"])
+        "confirm-seeds", "model-state-eval"])
 def test_a_bad_search_is_refused_in_one_line_before_anything_compiles(kwargs, message):
     with count_compiles() as seen, pytest.raises(ValueError, match=message) as e:
         _search(**kwargs)

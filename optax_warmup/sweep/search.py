@@ -3,9 +3,11 @@ slot starts the next config inside the same program, without recompiling.
 
 Since every hyperparameter is a traced array, a slot's config is just data: the compiled call takes, per slot, the
 hyperparameter values, the seed, a ``reset`` flag and a ``target`` step. A reset slot recomputes its parameters
-from its seed (``task.init(fold_in(key(seed), 0))``, the engine's key rule), a fresh optimizer state and a step
-counter at 0, then trains up to ``steps_per_call`` steps, each slot on its own counter (its batch is
-``task.data(step, fold_in(key(seed), 1))``), stopping at ``target``. The host decides between calls:
+(and model state) from its seed (``task.init(fold_in(key(seed), 0))``, the engine's key rule), a fresh optimizer
+state and a step counter at 0, then trains up to ``steps_per_call`` steps, each slot on its own counter (its batch
+is ``task.data(step, fold_in(key(seed), 1))``, its loss's ``key`` ``fold_in(fold_in(key(seed), 2), step)``),
+stopping at ``target``. Every loss call goes through the engine's task adapter (``_task.Calls``), so a task with
+model state or dropout keys trains in a slot exactly as in ``run()``. The host decides between calls:
 
 * **proposals**: quasi-random (scipy's scrambled Sobol sequence) or any Optuna sampler through ask/tell;
 * **stopping**: ``"random"`` trains every config to the end; ``"asha"`` (asynchronous successive halving, Li et
@@ -52,6 +54,7 @@ from optax_warmup.sweep import _checkpoint, _lr, stats
 from optax_warmup.sweep import engine as engine_lib
 from optax_warmup.sweep import grid as grid_lib
 from optax_warmup.sweep import space as space_lib
+from optax_warmup.sweep._task import DATA_FOLD, INIT_FOLD, Calls, float_leaves_finite, loss_key
 from optax_warmup.sweep.result import LATE_FRACTION, SweepResult
 
 METHODS = ("random", "asha", "hyperband")
@@ -61,10 +64,12 @@ FORMAT = "optax_warmup.search/1"
 # ------------------------------------------------------------------------------------------------ the loss
 
 
-def _loss_and_grad(task, params, batch):
-    """Every call of the user's loss goes through here: ``((loss, aux), grads)``. (When the engine's task adapter
-    passes ``model_state=`` and ``key=`` to losses that ask for them, this is the one place to switch.)"""
-    return jax.value_and_grad(engine_lib._loss_with_aux(task.loss), has_aux=True)(params, batch)
+def _loss_and_grad(calls: Calls, params, model_state, batch, seed_key: jax.Array, step):
+    """Every call of the user's loss goes through here, through the engine's adapter: ``((loss, (aux,
+    new_model_state)), grads)``. A loss that asks for ``key`` gets the engine's key for (seed, step), ``step``
+    being the config's own step counter, so a config started in a used slot trains as in a fresh ``run()``."""
+    key = loss_key(seed_key, step) if calls.wants_key else None
+    return jax.value_and_grad(calls.loss, has_aux=True)(params, model_state, batch, key)
 
 
 def late_mean(losses: Sequence[float]) -> float:
@@ -223,10 +228,25 @@ class _SlotPlan:
     mesh: Mesh
 
 
-def _build_group(plan: _SlotPlan, task, optimizer: Callable, space: space_lib.Space, static: tuple, k_steps: int,
-                 n_local: int):
+def _fresh_slot(calls: Calls, tx, seed_key: jax.Array, host_params) -> dict:
+    """A slot's state for a config starting with seed key ``seed_key``: its params and model state from one
+    ``init`` call with the engine's key (``fold_in(key, 0)``), as ``run()`` makes them, a fresh optimizer state
+    and a step counter at 0."""
+    if calls.task.host_init:
+        params, model_state = host_params, {}
+    else:
+        params, model_state = calls.init(jax.random.fold_in(seed_key, INIT_FOLD))
+    state = dict(params=params, opt=tx.init(params), step=jnp.int32(0), ok=jnp.bool_(True))
+    if calls.wants_state:
+        state["model_state"] = model_state
+    return state
+
+
+def _build_group(plan: _SlotPlan, calls: Calls, optimizer: Callable, space: space_lib.Space, static: tuple,
+                 k_steps: int, n_local: int):
     """The training program of one static group: (carry, hp, seed, reset, target) -> (carry, (losses, trained)),
     per slot; losses and trained are [slot, steps_per_call]."""
+    task = calls.task
     axes = list(space.axes)
 
     def factory_values(hp):
@@ -239,15 +259,11 @@ def _build_group(plan: _SlotPlan, task, optimizer: Callable, space: space_lib.Sp
             return optax.with_extra_args_support(optimizer(factory_values(hp)))
 
     def one(carry, hp, seed, reset, target, host_params, host_batches):
-        key = jax.random.key(seed)
+        key = engine_lib._seed_key(seed)  # the engine's key rule: init fold 0, data fold 1, loss fold 2
         tx = make_tx(hp)
-
-        def fresh():  # the engine's key rule: init gets fold_in(key, 0), data fold_in(key, 1)
-            params = host_params if task.host_init else task.init(jax.random.fold_in(key, 0))
-            return dict(params=params, opt=tx.init(params), step=jnp.int32(0), ok=jnp.bool_(True))
-
-        carry = engine_lib._tree_where(reset, fresh(), carry)  # a select: lax.cond needs shard_map's vma casts
-        data_key = jax.random.fold_in(key, 1)
+        # a select: lax.cond needs shard_map's vma casts
+        carry = engine_lib._tree_where(reset, _fresh_slot(calls, tx, key, host_params), carry)
+        data_key = jax.random.fold_in(key, DATA_FOLD)
 
         def body(c, _):
             step = c["step"]
@@ -256,15 +272,21 @@ def _build_group(plan: _SlotPlan, task, optimizer: Callable, space: space_lib.Sp
                 batch = task.data(step, data_key)
             else:  # the search seed's host stream, drawn once: this slot's step of it
                 batch = jax.tree.map(lambda b: b[jnp.minimum(step, b.shape[0] - 1)], host_batches)
-            (loss, _aux), grads = _loss_and_grad(task, c["params"], batch)
+            model_state = c.get("model_state", {})
+            (loss, (_aux, new_model_state)), grads = _loss_and_grad(calls, c["params"], model_state, batch, key,
+                                                                    step)
             updates, new_opt = tx.update(grads, c["opt"], c["params"], value=loss)
             new_params = optax.apply_updates(c["params"], updates)
             finite = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(grads)) & jnp.isfinite(
                 optax.tree.norm(new_params))
+            if calls.wants_state:  # a non-finite statistic freezes the config, as in run()
+                finite = finite & float_leaves_finite(new_model_state)
             take = train & finite
             new = dict(params=engine_lib._tree_where(take, new_params, c["params"]),
                        opt=engine_lib._tree_where(take, new_opt, c["opt"]),
                        step=jnp.where(train, step + 1, step), ok=jnp.where(train, finite, c["ok"]))
+            if calls.wants_state:
+                new["model_state"] = engine_lib._tree_where(take, new_model_state, model_state)
             return new, (jnp.where(train, jnp.asarray(loss, jnp.float32), jnp.float32(jnp.nan)), train)
 
         return jax.lax.scan(body, carry, jnp.arange(k_steps))
@@ -277,7 +299,7 @@ def _build_group(plan: _SlotPlan, task, optimizer: Callable, space: space_lib.Sp
     return jax.jit(engine_lib._sharded(engine_plan, local, 7, replicated=(5, 6)), donate_argnums=0)
 
 
-def _slot_shapes(task, optimizer, space: space_lib.Space, static: tuple, hp_example: dict, host_params):
+def _slot_shapes(calls: Calls, optimizer, space: space_lib.Space, static: tuple, hp_example: dict, host_params):
     """One slot's state, as shapes."""
 
     def fresh(hp):
@@ -285,8 +307,7 @@ def _slot_shapes(task, optimizer, space: space_lib.Space, static: tuple, hp_exam
         values.update({a: hp[a] for a in space.traced})
         with _lr.rate_in_state():
             tx = optax.with_extra_args_support(optimizer({a: values[a] for a in space.axes}))
-        params = host_params if task.host_init else task.init(jax.random.fold_in(jax.random.key(0), 0))
-        return dict(params=params, opt=tx.init(params), step=jnp.int32(0), ok=jnp.bool_(True))
+        return _fresh_slot(calls, tx, engine_lib._seed_key(0), host_params)
 
     return jax.eval_shape(fresh, hp_example)
 
@@ -568,8 +589,7 @@ def search(
     if not isinstance(task, engine_lib.Task):
         raise ValueError(f"task must be an optax_warmup.sweep.Task, got {type(task).__name__}")
     task.check()
-    if getattr(task, "model_state", False):  # the engine's model-state tasks: not carried by slots yet
-        raise ValueError("search: a Task with model_state (BatchNorm statistics, ...) is not supported yet; use run()")
+    calls = Calls(task)
     if not callable(optimizer):
         raise ValueError(f"optimizer must be a function hp -> GradientTransformation, got {optimizer!r}")
     steps, budget = int(steps), int(budget)
@@ -600,7 +620,7 @@ def search(
     saver = None
     if checkpoint_dir is not None:
         saver = _checkpoint.Saver(checkpoint_dir, dict(settings, sampler=_sampler_fingerprint(sampler)))
-    searcher = _Searcher(task, optimizer, sp, rungs, plan, groups, per_group, k, proposer, settings, saver,
+    searcher = _Searcher(calls, optimizer, sp, rungs, plan, groups, per_group, k, proposer, settings, saver,
                          checkpoint_every, budget_seconds, progress, wall0)
     found = searcher.run()
     found.timing["search_s"] = time.perf_counter() - wall0
@@ -642,9 +662,10 @@ def _sampler_fingerprint(sampler: Any) -> str | None:
 class _Searcher:
     """The host loop: fill free slots, run every group's program for one call, decide, repeat."""
 
-    def __init__(self, task, optimizer, sp, rungs, plan, groups, per_group, k, proposer, settings, saver,
-                 checkpoint_every, budget_seconds, progress, wall0):
-        self.task, self.optimizer, self.sp, self.rungs, self.plan = task, optimizer, sp, rungs, plan
+    def __init__(self, task_calls: Calls, optimizer, sp, rungs, plan, groups, per_group, k, proposer, settings,
+                 saver, checkpoint_every, budget_seconds, progress, wall0):
+        self.task_calls, self.task = task_calls, task_calls.task
+        self.optimizer, self.sp, self.rungs, self.plan = optimizer, sp, rungs, plan
         self.groups, self.per_group, self.k, self.proposer = groups, per_group, k, proposer
         self.settings, self.saver, self.checkpoint_every = settings, saver, checkpoint_every
         self.budget_seconds, self.progress, self.wall0 = budget_seconds, progress, wall0
@@ -713,7 +734,7 @@ class _Searcher:
         abstract_all = []
         for static in self.groups:
             example = {a: np.zeros((), self.sp.dtype(a)) for a in self.sp.traced}
-            one = _slot_shapes(self.task, self.optimizer, self.sp, static, example, self.host[0])
+            one = _slot_shapes(self.task_calls, self.optimizer, self.sp, static, example, self.host[0])
             abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct((self.per_group, *a.shape), a.dtype,
                                                                    sharding=shard), one)
             abstract_all.append(abstract)
@@ -727,7 +748,7 @@ class _Searcher:
             carries = [jax.device_put(jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), ab), shard)
                        for ab in abstract_all]
         for g, static in enumerate(self.groups):
-            fn = _build_group(self.plan, self.task, self.optimizer, self.sp, static, self.k, n_local)
+            fn = _build_group(self.plan, self.task_calls, self.optimizer, self.sp, static, self.k, n_local)
             hp, seeds, reset, target = self._inputs(g, np.zeros(self.per_group, bool),
                                                     np.zeros(self.per_group, np.int32))
             t0 = time.perf_counter()
