@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import jax.numpy as jnp
+import optax
 
 from optax_warmup import _validate as V
 from optax_warmup.compat._common import (
@@ -260,7 +261,7 @@ def keras_reduce_lr_on_plateau(
     min_lr=0.0,
     *,
     flip_sign: bool = True,
-):
+) -> optax.GradientTransformationExtraArgs:
     r"""Keras' ``keras.callbacks.ReduceLROnPlateau`` as an Optax transformation: the rate follows a metric.
 
     Keras calls the callback after each epoch with the monitored value ``m``. It is an improvement when

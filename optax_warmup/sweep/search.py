@@ -232,6 +232,7 @@ def _fresh_slot(calls: Calls, tx, seed_key: jax.Array, host_params) -> dict:
     """A slot's state for a config starting with seed key ``seed_key``: its params and model state from one
     ``init`` call with the engine's key (``fold_in(key, 0)``), as ``run()`` makes them, a fresh optimizer state
     and a step counter at 0."""
+    model_state: Any
     if calls.task.host_init:
         params, model_state = host_params, {}
     else:
