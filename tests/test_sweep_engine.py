@@ -400,3 +400,27 @@ def test_an_explicit_list_of_configs_and_sigterm(capsys):
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handlers are restored
     with pytest.raises(ValueError, match="every config needs the same axes"):
         sweep.run(T.device_task(), T.adamw, T.STEPS, [configs[0], {"peak_value": 1e-2}], progress=False)
+
+
+def test_cpu_programs_of_a_light_step_compile_at_level_1_and_a_heavy_step_keeps_the_default(monkeypatch):
+    from optax_warmup.sweep import engine
+
+    compiled = []
+    real_jit = jax.jit
+
+    def spy(fn, *args, **kwargs):
+        compiled.append((getattr(fn, "__name__", ""), kwargs.get("compiler_options")))
+        return real_jit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(engine.jax, "jit", spy)
+    task, grid = T.device_task(), {"peak_value": [1e-2, 1e-1], "warmup_steps": [0]}
+    sweep.run(task, T.adamw, 8, grid, progress=False)
+    level_1 = {"xla_backend_optimization_level": 1}
+    options = {name: opts for name, opts in compiled if name.startswith("sweep_")}
+    assert options == {"sweep_init": level_1, "sweep_train": level_1}  # (this task has no evaluation)
+    compiled.clear()
+    monkeypatch.setattr(engine, "LIGHT_STEP_FLOPS", 0.0)  # every step is heavy now: loop, XLA's default level
+    result = sweep.run(task, T.adamw, 8, grid, progress=False)
+    assert result.settings["strategy"] == "loop"
+    options = {name: opts for name, opts in compiled if name.startswith("sweep_")}
+    assert options["sweep_init"] == level_1 and options.get("sweep_train", "missing") is None
