@@ -57,6 +57,15 @@ def _space() -> dict:
     return {"peak_value": sweep.LogUniform(1e-3, 1e-1), "warmup_steps": sweep.Uniform(0.0, 0.5)}
 
 
+def _first_rung(steps: int) -> int:
+    """The first rung ``sweep.search`` uses for this space (its default: not before the longest warmup)."""
+    from optax_warmup.sweep import search as search_lib
+    from optax_warmup.sweep import space as space_lib
+
+    sp = space_lib.check(_space(), steps)
+    return search_lib.Rungs.make("asha", steps, ETA, None, search_lib._longest_warmup(sp)).rungs[0]
+
+
 def _confirm(task, steps: int, config: dict) -> list[float]:
     r = sweep.run(task, warmup_adamw(steps), steps, [dict(config, seed=s) for s in SEEDS], progress=False)
     return [float(v) for v in r.final_loss]
@@ -82,7 +91,7 @@ def _optuna_one_at_a_time(task, steps: int, budget: int) -> dict:
     init = (lambda: task.init(0)) if task.host_init else (
         lambda: jax.jit(task.init)(jax.random.fold_in(jax.random.key(0), 0)))
     data_key = jax.random.fold_in(jax.random.key(0), 1)
-    first_rung = max(1, math.ceil(steps / ETA**3))
+    first_rung = _first_rung(steps)
     study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0),
                                 pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=first_rung,
                                                                               reduction_factor=ETA))

@@ -24,6 +24,7 @@ from optax_warmup import sweep
 
 STEPS = T.STEPS
 search_lib = importlib.import_module("optax_warmup.sweep.search")  # the module; sweep.search is the function
+space_lib = importlib.import_module("optax_warmup.sweep.space")
 
 
 def two_optimizers(hp):
@@ -56,6 +57,8 @@ def _search(**kwargs):
     args = dict(steps=STEPS, space=ADAMW_SPACE, budget=8 * STEPS, slots=2, method="asha", seed=0, confirm_top=0,
                 progress=False)
     args.update(kwargs)
+    if args["method"] != "random":  # rungs at 3 and 8 steps (the default would wait for the 12-step warmups)
+        args.setdefault("min_steps", 3)
     return sweep.search(args.pop("task", T.device_task()), args.pop("optimizer", T.adamw), **args)
 
 
@@ -171,6 +174,22 @@ def test_hyperband_brackets_start_at_later_rungs_and_the_last_never_stops():
     assert r.brackets == 4 and [r.bracket_of(i) for i in range(5)] == [0, 1, 2, 3, 0]
     assert [r.next_target(b, 0) for b in range(4)] == [3, 9, 27, 81]
     assert search_lib.Rungs.make("random", 81, 3, None).next_target(0, 0) == 81
+
+
+def test_default_rungs_wait_for_the_longest_warmup_of_the_space():
+    def rungs(space, steps=200, eta=3):
+        sp = space_lib.check(space, steps)
+        return search_lib.Rungs.make("asha", steps, eta, None, search_lib._longest_warmup(sp)).rungs
+
+    peak = {"peak_value": sweep.LogUniform(1e-3, 1e-1)}
+    assert rungs(peak) == [8, 23, 67]  # no warmup axis: three rungs, steps / 3**k
+    assert rungs({**peak, "warmup_steps": sweep.Uniform(0.0, 0.1)}) == [23, 67]  # warmups up to 20 steps
+    assert rungs({**peak, "warmup_steps": sweep.Uniform(0.0, 0.5)}) == [67]  # up to 100: the last rung is kept
+    assert rungs({**peak, "warmup_steps": sweep.Choice([0, 10, 30])}) == [67]  # 30 steps: 23 is too early
+    assert rungs({**peak, "decay_steps": sweep.Choice([150, 190])}) == [8, 23, 67]  # a duration, not a warmup
+    assert rungs({**peak, "warmup_steps": sweep.Uniform(0.0, 0.5)}, eta=2) == [100]
+    # min_steps= overrides the rule
+    assert search_lib.Rungs.make("asha", 200, 3, 5, 100).rungs == [8, 23, 67]
 
 
 @pytest.mark.parametrize("method", ["asha", "hyperband"])

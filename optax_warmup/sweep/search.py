@@ -172,12 +172,25 @@ def _require(module: str):
 # ------------------------------------------------------------------------------------------------ stopping
 
 
+def _longest_warmup(sp: space_lib.Space) -> int:
+    """The longest warmup the space can propose, in steps: the largest value of a duration axis whose name has
+    ``warmup`` in it (0 when there is none)."""
+    longest = 0
+    for a in sp.durations:
+        if "warmup" in a:
+            longest = max(longest, *(int(sp.resolve({a: v})[a]) for v in sp.axes[a].corners()))
+    return longest
+
+
 @dataclass
 class Rungs:
     """When a config may be stopped and whether it is (the ASHA rule), per bracket.
 
-    ``rungs`` are the steps ``ceil(steps / eta**k)`` for ``k = 1, 2, ...`` down to ``min_steps`` (default: ``k``
-    up to 3), ascending. Bracket
+    ``rungs`` are the steps ``ceil(steps / eta**k)`` for ``k = 1, 2, ...`` down to ``min_steps``, ascending. The
+    default ``min_steps`` is ``steps / eta**3`` (three rungs), raised to the space's longest warmup (at most to
+    ``steps / eta``, one rung): a rung before a config's warmup has ended compares it, still at a fraction of its
+    rate, with configs already at their peak, and stops the long warmups that win later (the short-horizon bias
+    of Wu et al. 2018). Bracket
     ``b`` of Hyperband uses ``rungs[b:]``; ``"asha"`` has one bracket (all rungs), ``"random"`` none.
     """
 
@@ -188,10 +201,13 @@ class Rungs:
     values: dict[str, list[float]] = field(default_factory=dict)  # "bracket/rung" -> values in order of arrival
 
     @classmethod
-    def make(cls, method: str, steps: int, eta: int, min_steps: int | None) -> Rungs:
+    def make(cls, method: str, steps: int, eta: int, min_steps: int | None, longest_warmup: int = 0) -> Rungs:
         if method == "random":
             return cls(steps, eta, [], 1)
-        low = min_steps if min_steps is not None else math.ceil(steps / eta**3)  # default: three rungs
+        if min_steps is not None:
+            low = min_steps
+        else:  # three rungs, none before the longest warmup has ended (keeping at least the rung at steps / eta)
+            low = max(math.ceil(steps / eta**3), min(int(longest_warmup), math.ceil(steps / eta)))
         rungs, k = [], 1
         while eta**k <= steps and math.ceil(steps / eta**k) >= low:
             rungs.append(math.ceil(steps / eta**k))
@@ -527,7 +543,8 @@ def search(
       seed: the Sobol sequence's seed and the training seed of every search config; confirmation uses the
         seeds after it.
       eta: ASHA's reduction factor: rungs at ``steps / eta**k``, the top ``1/eta`` continue.
-      min_steps: the first rung is at least this many steps (default ``steps / eta**3``).
+      min_steps: the first rung is at least this many steps (default ``steps / eta**3``, raised to the space's
+        longest warmup, at most to ``steps / eta``: no config is judged while it is still warming up).
       budget_seconds: also stop once this much wall time has passed since the call, compiles included (the
         result then depends on the machine).
       confirm_top, confirm_seeds: confirm the ``confirm_top`` best completed configs on this many fresh seeds
@@ -603,7 +620,7 @@ def search(
     chunk_size = engine_lib._positive_int("chunk_size", chunk_size)
     checkpoint_dir = engine_lib.check_directory("checkpoint_dir", checkpoint_dir)
     out_dir = engine_lib.check_directory("out_dir", out_dir)
-    rungs = Rungs.make(method, steps, int(eta), min_steps)
+    rungs = Rungs.make(method, steps, int(eta), min_steps, _longest_warmup(sp))
     k = engine_lib._positive_int("steps_per_call", steps_per_call) or min([10, *rungs.rungs[:1]])
     devices = list(jax.devices() if devices is None else devices)
     if not devices:
