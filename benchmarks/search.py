@@ -59,8 +59,10 @@ def _space() -> dict:
 
 def _first_rung(steps: int) -> int:
     """The first rung ``sweep.search`` uses for this space (its default: not before the longest warmup)."""
-    from optax_warmup.sweep import search as search_lib
-    from optax_warmup.sweep import space as space_lib
+    import importlib
+
+    search_lib = importlib.import_module("optax_warmup.sweep.search")  # (sweep.search is the function)
+    space_lib = importlib.import_module("optax_warmup.sweep.space")
 
     sp = space_lib.check(_space(), steps)
     return search_lib.Rungs.make("asha", steps, ETA, None, search_lib._longest_warmup(sp)).rungs[0]
