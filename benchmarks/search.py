@@ -188,9 +188,12 @@ def _fmt_iv(iv: dict) -> str:
 def render(results: dict, machine: dict | None = None) -> str:
     lines = ["## 6. Search: a quarter of the grid's budget, and one program vs Optuna one trial at a time", ""]
     if machine:
+        loads = [*machine["load_average_start"], *(machine.get("load_average_end") or [])]
+        busy = max(loads) > machine["logical_cores"]
         lines += [f"- {machine['date_utc']}; {machine['cpu']}, {machine['logical_cores']} logical cores; load "
                   f"average at start {machine['load_average_start']}, at end {machine.get('load_average_end')} "
-                  "(above the core count: other processes competed for the CPU)", ""]
+                  + ("(above the core count: other processes competed for the CPU)" if busy
+                     else "(below the core count: a quiet machine)"), ""]
     lines += ["Confirmed loss = final (evaluation) loss on fresh seeds 1-5, mean and 95% t-interval; \"within\" = the "
               "search's confirmed mean is no higher than the top of the grid-best's interval. Paired = search "
               "minus grid-best, seed by seed (negative: the search's answer is better).", "",
