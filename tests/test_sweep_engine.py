@@ -403,6 +403,7 @@ def test_an_explicit_list_of_configs_and_sigterm(capsys):
 
 
 def test_cpu_programs_of_a_light_step_compile_at_level_1_and_a_heavy_step_keeps_the_default(monkeypatch):
+    from optax_warmup.sweep import _plan as plan_lib
     from optax_warmup.sweep import engine
 
     compiled = []
@@ -419,7 +420,7 @@ def test_cpu_programs_of_a_light_step_compile_at_level_1_and_a_heavy_step_keeps_
     options = {name: opts for name, opts in compiled if name.startswith("sweep_")}
     assert options == {"sweep_init": level_1, "sweep_train": level_1}  # (this task has no evaluation)
     compiled.clear()
-    monkeypatch.setattr(engine, "LIGHT_STEP_FLOPS", 0.0)  # every step is heavy now: loop, XLA's default level
+    monkeypatch.setattr(plan_lib, "LIGHT_STEP_FLOPS", 0.0)  # every step is heavy now: loop, XLA's default level
     result = sweep.run(task, T.adamw, 8, grid, progress=False)
     assert result.settings["strategy"] == "loop"
     options = {name: opts for name, opts in compiled if name.startswith("sweep_")}
