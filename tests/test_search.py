@@ -382,3 +382,23 @@ def test_a_bad_search_flag_is_one_line_and_exit_2(flags, message, capsys, tmp_pa
 def test_budget_seconds_counts_the_whole_search_compile_included():
     found = _search(method="random", budget=100 * STEPS, budget_seconds=1e-3)
     assert found.spent == 0 and found.history == [] and found.best is None  # spent compiling: nothing started
+
+
+def test_a_light_search_program_compiles_at_the_engines_quick_level_on_cpu(monkeypatch):
+    plan_lib = importlib.import_module("optax_warmup.sweep._plan")
+    seen = []
+    real = plan_lib.compiler_options_for
+
+    def spy(flops, **kwargs):
+        seen.append((flops, real(flops, **kwargs)))
+        return seen[-1][1]
+
+    monkeypatch.setattr(plan_lib, "compiler_options_for", spy)
+    _search(method="random", budget=2 * STEPS, slots=2)
+    assert len(seen) == 1  # the one training program of the one group
+    flops, options = seen[0]
+    # the regression task: a linear model on batches of 16, a few hundred FLOP per config-step
+    assert 0 < flops < 1e4 and options == {"xla_backend_optimization_level": 1}
+    monkeypatch.setattr(plan_lib, "LIGHT_STEP_FLOPS", flops)  # now it is not light: XLA's defaults
+    _search(method="random", budget=2 * STEPS, slots=2)
+    assert seen[-1] == (flops, None)

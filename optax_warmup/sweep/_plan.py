@@ -45,10 +45,7 @@ class _Plan:
 
     def compiler_options(self, program: str) -> dict | None:
         """XLA options for one of the run's programs (``init``, ``train``, ``eval``); see ``CPU_QUICK_COMPILE``."""
-        if jax.default_backend() != "cpu":
-            return None
-        light = self.flops is not None and self.flops < LIGHT_STEP_FLOPS
-        return dict(CPU_QUICK_COMPILE) if program == "init" or light else None
+        return compiler_options_for(self.flops, runs_once=program == "init")
 
     @property
     def devices(self) -> int:
@@ -132,6 +129,16 @@ LIGHT_STEP_FLOPS = 50e6  # below: vmap on CPU; above: loop (benchmarks/sweep_exe
 # losses bit for bit; for the Transformer LM's heavy step it made training 1-2% slower, so heavy steps keep the
 # default.
 CPU_QUICK_COMPILE = {"xla_backend_optimization_level": 1}
+
+
+def compiler_options_for(flops: float | None, *, runs_once: bool = False) -> dict | None:
+    """XLA's options for a program whose work per config-step is ``flops`` (``None``: not known): on CPU, one that
+    runs once (the initialisation) or a light one compiles at ``CPU_QUICK_COMPILE``; XLA's defaults otherwise."""
+    if jax.default_backend() != "cpu":
+        return None
+    if runs_once or (flops is not None and flops < LIGHT_STEP_FLOPS):
+        return dict(CPU_QUICK_COMPILE)
+    return None
 
 
 def _choose_strategy(strategy: str, flops: float | None = None) -> tuple[str, str]:

@@ -50,7 +50,8 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from optax_warmup.sweep import _checkpoint, _lr, stats
+from optax_warmup.sweep import _checkpoint, _lr, _preflight, stats
+from optax_warmup.sweep import _plan as plan_lib
 from optax_warmup.sweep import engine as engine_lib
 from optax_warmup.sweep import grid as grid_lib
 from optax_warmup.sweep import space as space_lib
@@ -770,7 +771,11 @@ class _Searcher:
             hp, seeds, reset, target = self._inputs(g, np.zeros(self.per_group, bool),
                                                     np.zeros(self.per_group, np.int32))
             t0 = time.perf_counter()
-            calls.append(fn.lower(abstract_all[g], hp, seeds, reset, target, *self.host).compile())
+            traced = fn.trace(abstract_all[g], hp, seeds, reset, target, *self.host)
+            # the engine's rule for XLA's options (a light step compiles quicker on CPU), on this program's work
+            # per config-step: its matrix products over the slots and the steps of one call
+            flops = _preflight.step_flops(traced.jaxpr.jaxpr) / max(1, self.per_group * self.k)
+            calls.append(traced.lower().compile(compiler_options=plan_lib.compiler_options_for(flops)))
             self.timing["compile_s"] += time.perf_counter() - t0
             self.timing["training_compiles"] += 1
         bar = None
