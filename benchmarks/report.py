@@ -417,9 +417,14 @@ def _execution_section(ex: dict) -> str:
            "bytes; K configs of peak (log-spaced 1e-3 to 1e-2) x 4 warmups, AdamW under "
            "`warmup_cosine_decay_schedule`; every way trains the same models from the same parameters on the same "
            f"batches. Wall time of the whole call from cold caches (tracing, compiling, initialising, training, "
-           f"reading the losses back); backend {ex['backend']} ({ex['device']}, {ex['devices']} device(s)). The "
-           "engine ran first and last in each row: its time is the faster of the two (both in results.json), and "
-           "its ratio to the fastest baseline is given for both runs.\n\n")
+           f"reading the losses back); backend {ex['backend']} ({ex['device']}, {ex['devices']} device(s)). "
+           + ("Each way ran twice in each row, mirrored (engine, (a), (b), (c), (c), (b), engine; (a), 4-10x "
+              "slower than the others, once): a time is the faster of its two runs (both in results.json), and the "
+              "ratio to the fastest baseline is also given run by run (first runs, last runs).\n\n"
+              if all(len(r[m].get("wall_s_runs", [])) == 2 for r in ex["rows"] for m in
+                     ("b_one_jit_sequential", "c_one_jit_vmapped")) else
+              "The engine ran first and last in each row: its time is the faster of the two (both in "
+              "results.json), and its ratio to the fastest baseline is given for both runs.\n\n"))
     m = ex.get("machine")
     if m:  # run on its own (python -c / the section alone): its own date and load
         out += (f"Run on its own: {m['date_utc']}, commit `{m.get('git_commit')}`, {m['cpu']}, {m['logical_cores']} "
