@@ -345,3 +345,12 @@ def test_the_site_checks_find_what_they_look_for():
     assert check.plotting_cells() == 4
     assert check.tutorial_figures(bs4.BeautifulSoup('<div class="cell_output"><img src="a.png"></div>',
                                                     "html.parser")) != []
+
+
+def test_no_page_takes_a_name_sphinx_writes_itself():
+    # Sphinx writes search.html, genindex.html and py-modindex.html after the pages: a page with one of these
+    # names is replaced by Sphinx's own (the search guide was, as an empty search form, until it was renamed).
+    docs = os.path.join(ROOT, "docs")
+    pages = {os.path.splitext(name)[0] for name in os.listdir(docs) if name.endswith((".md", ".ipynb", ".rst"))}
+    assert pages & {"search", "genindex", "py-modindex"} == set()
+    assert "searching" in pages
