@@ -116,32 +116,44 @@ def _build_init(plan: _Plan, calls: Calls, optimizer: Callable) -> Any:
                    compiler_options=plan.compiler_options("init"))
 
 
+def guarded_update(calls: Calls, tx, state: dict, batch, seed_key: jax.Array, step, train) -> tuple:
+    """One training step of one config, frozen where it is not finite: the rule ``run()`` and ``search()`` share.
+
+    ``state`` holds ``params``, ``opt`` and, for a model-state task, ``model_state``; the loss gets the engine's
+    key for (seed, ``step``) when it asks for one. The step is kept where ``train & finite``, ``finite`` meaning a
+    finite loss, gradient norm, new parameters and (with model state) new statistics; elsewhere the state is kept
+    as it was. Returns ``(new state, loss, aux, grad_norm, finite, the optimizer state the step made)`` (the last
+    unfrozen: the learning rates it holds are the step's curves)."""
+    params, model_state = state["params"], state.get("model_state", {})
+    key = loss_key(seed_key, step) if calls.wants_key else None
+    (loss, (aux, new_model_state)), grads = jax.value_and_grad(calls.loss, has_aux=True)(
+        params, model_state, batch, key)
+    updates, new_opt = tx.update(grads, state["opt"], params, value=loss)
+    new_params = optax.apply_updates(params, updates)
+    grad_norm = optax.tree.norm(grads)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(optax.tree.norm(new_params))
+    if calls.wants_state:
+        finite = finite & float_leaves_finite(new_model_state)
+    take = train & finite
+    new = dict(params=_tree_where(take, new_params, params), opt=_tree_where(take, new_opt, state["opt"]))
+    if calls.wants_state:
+        new["model_state"] = _tree_where(take, new_model_state, model_state)
+    return new, loss, aux, grad_norm, finite, new_opt
+
+
 def _train_step(plan: _Plan, calls: Calls, optimizer: Callable, g: int) -> Callable:
     """``(carry, hp, batch, step) -> (carry, metrics)``: one training step of one config of group ``g``."""
     total = plan.steps
 
     def train_step(carry, hp, batch, step):
-        params, opt, alive = carry["params"], carry["opt"], carry["alive"]
-        model_state = carry.get("model_state", {})
+        alive = carry["alive"]
         with _lr.rate_in_state():
             tx = optax.with_extra_args_support(optimizer(_hyperparams(plan, g, hp)))
-        key = loss_key(_seed_key(hp[grid_lib.SEED]), step) if calls.wants_key else None
-        (loss, (aux, new_model_state)), grads = jax.value_and_grad(calls.loss, has_aux=True)(
-            params, model_state, batch, key)
-        updates, new_opt = tx.update(grads, opt, params, value=loss)
-        new_params = optax.apply_updates(params, updates)
-        grad_norm = optax.tree.norm(grads)
-        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(optax.tree.norm(new_params))
-        if calls.wants_state:
-            finite = finite & float_leaves_finite(new_model_state)
         active = step < total  # the last call may run past the end: those steps change nothing
-        ok = alive & finite
-        take = ok & active
-        new_carry = dict(params=_tree_where(take, new_params, params), opt=_tree_where(take, new_opt, opt),
-                         alive=jnp.where(active, ok, alive),
+        new_carry, loss, aux, grad_norm, finite, new_opt = guarded_update(
+            calls, tx, carry, batch, _seed_key(hp[grid_lib.SEED]), step, alive & active)
+        new_carry.update(alive=jnp.where(active, alive & finite, alive),
                          diverged_at=jnp.where(active & alive & ~finite, step, carry["diverged_at"]))
-        if calls.wants_state:
-            new_carry["model_state"] = _tree_where(take, new_model_state, model_state)
         shown = alive & active
         nan = jnp.float32(jnp.nan)
         metrics = {"loss": loss, "grad_norm": grad_norm, **(_lr.rates(new_opt) or {}), **aux}

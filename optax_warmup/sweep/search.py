@@ -55,7 +55,8 @@ from optax_warmup.sweep import _plan as plan_lib
 from optax_warmup.sweep import engine as engine_lib
 from optax_warmup.sweep import grid as grid_lib
 from optax_warmup.sweep import space as space_lib
-from optax_warmup.sweep._task import DATA_FOLD, INIT_FOLD, Calls, float_leaves_finite, loss_key
+from optax_warmup.sweep._programs import guarded_update
+from optax_warmup.sweep._task import DATA_FOLD, INIT_FOLD, Calls
 from optax_warmup.sweep.result import LATE_FRACTION, SweepResult
 
 METHODS = ("random", "asha", "hyperband")
@@ -63,14 +64,6 @@ FORMAT = "optax_warmup.search/1"
 
 
 # ------------------------------------------------------------------------------------------------ the loss
-
-
-def _loss_and_grad(calls: Calls, params, model_state, batch, seed_key: jax.Array, step):
-    """Every call of the user's loss goes through here, through the engine's adapter: ``((loss, (aux,
-    new_model_state)), grads)``. A loss that asks for ``key`` gets the engine's key for (seed, step), ``step``
-    being the config's own step counter, so a config started in a used slot trains as in a fresh ``run()``."""
-    key = loss_key(seed_key, step) if calls.wants_key else None
-    return jax.value_and_grad(calls.loss, has_aux=True)(params, model_state, batch, key)
 
 
 def late_mean(losses: Sequence[float]) -> float:
@@ -290,21 +283,8 @@ def _build_group(plan: _SlotPlan, calls: Calls, optimizer: Callable, space: spac
                 batch = task.data(step, data_key)
             else:  # the search seed's host stream, drawn once: this slot's step of it
                 batch = jax.tree.map(lambda b: b[jnp.minimum(step, b.shape[0] - 1)], host_batches)
-            model_state = c.get("model_state", {})
-            (loss, (_aux, new_model_state)), grads = _loss_and_grad(calls, c["params"], model_state, batch, key,
-                                                                    step)
-            updates, new_opt = tx.update(grads, c["opt"], c["params"], value=loss)
-            new_params = optax.apply_updates(c["params"], updates)
-            finite = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(grads)) & jnp.isfinite(
-                optax.tree.norm(new_params))
-            if calls.wants_state:  # a non-finite statistic freezes the config, as in run()
-                finite = finite & float_leaves_finite(new_model_state)
-            take = train & finite
-            new = dict(params=engine_lib._tree_where(take, new_params, c["params"]),
-                       opt=engine_lib._tree_where(take, new_opt, c["opt"]),
-                       step=jnp.where(train, step + 1, step), ok=jnp.where(train, finite, c["ok"]))
-            if calls.wants_state:
-                new["model_state"] = engine_lib._tree_where(take, new_model_state, model_state)
+            new, loss, _aux, _norm, finite, _opt = guarded_update(calls, tx, c, batch, key, step, train)
+            new.update(step=jnp.where(train, step + 1, step), ok=jnp.where(train, finite, c["ok"]))
             return new, (jnp.where(train, jnp.asarray(loss, jnp.float32), jnp.float32(jnp.nan)), train)
 
         return jax.lax.scan(body, carry, jnp.arange(k_steps))
