@@ -29,6 +29,7 @@ from optax_warmup.compat._common import (
     safe_pow,
     structural_list,
 )
+from optax_warmup.compat.plateau import plateau_transformation
 
 KERAS_NAMES = (
     "CosineDecay",
@@ -304,8 +305,6 @@ def keras_reduce_lr_on_plateau(
       >>> rates  # 0.6 and 0.7 do not improve on 0.5: two, so the 5th update has the new rate
       [1.0, 1.0, 1.0, 1.0, 0.1]
     """
-    from optax_warmup.compat.plateau import plateau_transformation
-
     if not isinstance(monitor, str):
         raise ValueError(f"monitor must be the metric's name (a str), got {monitor!r}")
     V.check_choice("mode", mode, ("auto", "min", "max"))

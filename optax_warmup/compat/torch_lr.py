@@ -578,14 +578,12 @@ class _Chain:
         self.cos_args: dict[int, tuple] = {}
         self.kinds = [_CHAIN_KINDS[name] for _, name, _ in leaves]
         self.children: list[Callable] = []
-        for (_, name, kwargs), kind in zip(leaves, self.kinds, strict=True):
-            if kind == "mult":
-                self.children.append(torch_schedule(name, 1.0, **kwargs))
-            elif kind == "reset":
-                self.children.append(torch_schedule(name, learning_rate, **kwargs))
-            else:
-                self.children.append(torch_schedule(name, learning_rate, **kwargs))  # torch's own checks
-                self.cos_args[len(self.children) - 1] = (kwargs["T_max"], kwargs.get("eta_min", 0.0))
+        for i, ((_, name, kwargs), kind) in enumerate(zip(leaves, self.kinds, strict=True)):
+            # a multiplying child as its factor (base LR 1); the others from the base LR (a cosine's is built for
+            # torch's own checks of its arguments, and when it is the only child)
+            self.children.append(torch_schedule(name, 1.0 if kind == "mult" else learning_rate, **kwargs))
+            if kind == "cos":
+                self.cos_args[i] = (kwargs["T_max"], kwargs.get("eta_min", 0.0))
         self.last_reset = max((i for i, k in enumerate(self.kinds) if k == "reset"), default=-1)
         cosines = [i for i, k in enumerate(self.kinds) if k == "cos" and i > self.last_reset]
         self.cos = cosines[0] if cosines else -1
@@ -617,10 +615,8 @@ class _Chain:
             if self.kinds[i] == "mult":
                 first = first * self.children[i](e)
                 later = later * _ratio(self.children[i], e1 - 1.0, e1)
-            elif self.kinds[i] == "cos":
+            else:  # a cosine (j is the last resetting child)
                 later = self._cos_step(i, later, e1)
-            else:  # pragma: no cover - the last reset is j
-                raise AssertionError
         return jnp.where(e < 1, first, later)
 
     def _with_cosine(self, e):
@@ -682,7 +678,7 @@ class _Chain:
                 lo = finite(self.cos_args[self.cos][1])
                 first = lo + safe_div(x - lo, finite(self.base) - lo) * (value - lo)
                 return _finish(jnp.where(e <= t, first, value))
-            return _finish(jnp.where(e <= t, value * product / _cos_sq(1.0, t), value))
+            return _finish(jnp.where(e <= t, safe_div(value * product, _cos_sq(1.0, t)), value))
         return _finish(value * product)
 
 
