@@ -82,14 +82,25 @@ def test_the_replay_threshold_is_the_smallest_spike_adaptive_warmup_flags():
 
 
 def test_seed_statistics_by_hand():
-    s = C.seed_stats([1.0, 2.0, 6.0])
-    assert s["mean"] == 3.0 and (s["min"], s["max"]) == (1.0, 6.0) and s["per_seed"] == [1.0, 2.0, 6.0]
-    assert 1.0 <= s["ci95"][0] < 3.0 < s["ci95"][1] <= 6.0
-    d = C.paired([3.0, 4.0, 2.0], [1.0, 1.0, 1.0])
-    assert d["mean"] == 2.0 and d["same_sign"] == 3 and not C.inside_noise(d)
-    mixed = C.paired([3.0, 0.0], [1.0, 1.0])
-    assert mixed["same_sign"] == 1 and C.inside_noise(mixed)
-    assert C.fmt(s) == "3.000 (1.000-6.000)" and C.fmt(C.seed_stats([1.0, float("nan")])) == "diverged (1/2)"
+    # mean 3, sd sqrt(7), t(0.975, 2) = 4.3027: half-width 4.3027 * sqrt(7) / sqrt(3) = 6.572
+    s = C.describe([1.0, 2.0, 6.0])
+    assert s["mean"] == 3.0 and s["per_seed"] == [1.0, 2.0, 6.0] and s["diverged"] == 0
+    assert (s["high"] - s["low"]) / 2 == pytest.approx(4.302653 * math.sqrt(7 / 3), rel=1e-6)
+    assert C.fmt(s) == "3.000 ± 6.572"
+    filled = C.describe([1.0, float("nan"), 3.0], fill=[9.0, 5.0, 9.0])  # a diverged seed counts as its fill
+    assert filled["per_seed"] == [1.0, 5.0, 3.0] and filled["diverged"] == 1 and filled["mean"] == 3.0
+    assert C.fmt(C.describe([1.0, float("nan")])) == "diverged (1/2)"
+    # differences 2, 3, 1: mean 2, sd 1, t = 2 / (1 / sqrt 3) = 3.464, two-sided p (2 dof) = 0.0742, d_z 2
+    d = C.compare([3.0, 4.0, 2.0], [1.0, 1.0, 1.0])
+    assert d["difference"] == 2.0 and d["p"] == pytest.approx(0.07418, abs=1e-4) and d["d_z"] == 2.0
+    e = C.compare([1.0, 2.0, 3.0], [1.2, 2.1, 3.3])  # differences -0.2, -0.1, -0.3: the same t, p = 0.0742
+    rows = C.correct([d, e])  # Holm: both 2 x 0.0742 = 0.148
+    assert rows[1]["p_holm"] == pytest.approx(2 * rows[1]["p"], rel=1e-9) and rows[0]["p_holm"] == rows[1]["p_holm"]
+    assert not any(r["distinguishable"] for r in rows) and C.fmt_diff(d).endswith("~")
+    big = C.correct([C.compare([3.0, 4.0, 2.0, 3.1, 2.9], [0.0, 1.1, -0.9, 0.0, 0.0])])[0]
+    assert big["distinguishable"] and not C.fmt_diff(big).endswith("~")
+    # a trailing mean starts at step 0: the first value is the first step's
+    np.testing.assert_allclose(C.trailing_mean(np.array([[1.0, 3.0, 5.0, 7.0]]), 2), [[1.0, 2.0, 4.0, 6.0]])
 
 
 def test_the_injected_spike_multiplies_one_update_only():
@@ -138,71 +149,6 @@ def test_methods_smoke(methods_run):
     assert "untuned ≈ best tuned" in report and "LR sensitivity" in report
     for name in ("methods_heatmap_digits.png", "methods_curves_digits.png"):
         assert open(os.path.join(out, name), "rb").read(4) == b"\x89PNG"
-
-
-@pytest.fixture(scope="module")
-def adaptive_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("adaptive")
-    return adaptive.run("tiny", out=str(out), progress=False), str(out)
-
-
-@needs_digits
-def test_adaptive_smoke(adaptive_run):
-    summary, out = adaptive_run
-    assert summary["library_defaults"] == dict(decay=0.99, zscore=3.5, norm_ratio=2.0, loss_ratio=1.2,
-                                               min_observations=5, warmup=True)
-    rows = summary["scores"]["digits"]
-    assert rows[0]["setting"] == adaptive.BEFORE and rows[1]["setting"] == summary["library_defaults"]
-    for row in rows:
-        assert all(0.0 <= row[k] <= 1.0 for k in row if k.startswith("detect"))
-        assert row["calm_flags"] >= 0.0 and row["runs"] >= 1
-    # the too-short adaptive warmup's factor, recorded per step: the linear ramp until its first back-off
-    real = sweep.load(os.path.join(out, "real_digits", "results.json"))
-    steps = adaptive.SIZES["tiny"]["digits"]["steps"]
-    w = math.ceil(adaptive.TOO_SHORT * steps)
-    for i in C.members(real, warmup_method="adaptive", warmup_steps=adaptive.TOO_SHORT):
-        first = int(np.argmax(real.curves["num_spikes"][i] > 0)) if real.curves["num_spikes"][i, -1] else steps
-        np.testing.assert_allclose(real.curves["factor"][i, :first], np.minimum(np.arange(first) / w, 1.0))
-    # the injected spike changed the runs it hit, and only from its step on
-    step = adaptive.SIZES["tiny"]["digits"]["spike_step"]
-    lr = summary["picks"]["digits"]["mid_lr"]
-    hit = C.members(real, warmup_method="linear", warmup_steps=0.1, peak_value=lr, spike_factor=1000.0)
-    calm = C.members(real, warmup_method="linear", warmup_steps=0.1, peak_value=lr, spike_factor=1.0)
-    np.testing.assert_array_equal(real.curves["loss"][hit, : step + 1], real.curves["loss"][calm, : step + 1])
-    assert not np.allclose(real.curves["loss"][hit, step + 1:], real.curves["loss"][calm, step + 1:])
-    assert "Rule's choice" in open(os.path.join(out, "report.md")).read()
-    assert os.path.exists(os.path.join(out, "adaptive_detection.png"))
-
-
-def test_transfer_smoke(tmp_path):
-    cache = str(tmp_path / "cache")
-    summary = transfer.run("tiny", out=str(tmp_path / "out"), progress=False, cache_dir=cache)
-    assert summary["pretrain"]["cached"] is False and len(os.listdir(cache)) == 1
-    again = transfer.finetune(**transfer.SIZES["tiny"]["task"], pretrain_settings=transfer.SIZES["tiny"]["pretrain"],
-                              cache_dir=cache)
-    assert again.info["pretrain"]["cached"] is True
-    result = sweep.load(str(tmp_path / "out" / "finetune" / "results.json"))
-    steps = transfer.SIZES["tiny"]["steps"]
-    # every config starts from the pretrained model: the same losses at step 0
-    assert np.ptp(result.eval["loss"][:, 0]) == 0 and np.ptp(result.eval["code_loss"][:, 0]) == 0
-    # forgetting = final code loss minus the pretrained model's, by hand
-    row = next(r for r in summary["table"] if r["warmup"] == "none" and r["variant"] == "uniform")
-    idx = C.members(result, variant="uniform", warmup_steps=0, peak_value=row["peak_value"])
-    want = result.eval["code_loss"][idx, -1] - result.eval["code_loss"][idx, 0]
-    np.testing.assert_allclose(row["forgetting"]["per_seed"], want, rtol=1e-6)
-    # the per-group schedules, read from the optimizer state: closed forms
-    t = np.arange(steps)
-    for i, c in enumerate(result.configs):
-        cosine = c["peak_value"] * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * t / steps)))
-        ramp = np.minimum(t / c["warmup_steps"], 1.0) if c["warmup_steps"] else np.ones(steps)
-        if c["variant"] == "lower_low":
-            np.testing.assert_allclose(result.curves["lr/lower"][i], 0.1 * result.curves["lr/upper"][i], rtol=1e-6)
-            np.testing.assert_allclose(result.curves["lr/upper"][i], ramp * cosine, rtol=1e-5, atol=1e-9)
-        if c["variant"] == "lower_long":
-            long = math.ceil(transfer.WARMUPS["long"] * steps)
-            np.testing.assert_allclose(result.curves["lr/lower"][i], np.minimum(t / long, 1) * cosine, rtol=1e-5,
-                                       atol=1e-9)
-    assert "Paired differences" in open(tmp_path / "out" / "report.md").read()
 
 
 def test_the_command_line_calls_the_experiment_and_prints_its_report(tmp_path, capsys, monkeypatch):

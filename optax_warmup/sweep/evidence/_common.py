@@ -15,41 +15,29 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from optax_warmup._numeric import quiet_nan
+from optax_warmup.sweep import stats
 from optax_warmup.sweep.result import SweepResult, _jsonable
 
-BOOTSTRAP = 10_000  # resamples of the seeds for a 95% interval of their mean
+ALPHA = 0.05  # family-wise error of a table (Holm)
+
+
+# ------------------------------------------------------------------------------------------------- seeds
+
+
+def seeds(size: Mapping) -> tuple[list[int], list[int]]:
+    """The seeds that choose (``0 .. choose_seeds - 1``) and the fresh seeds that report (the next
+    ``report_seeds``). Every choice of an experiment (best LR, best fixed warmup, defaults) reads only the first;
+    every number it reports reads only the second."""
+    choose = list(range(size["choose_seeds"]))
+    return choose, list(range(len(choose), len(choose) + size["report_seeds"]))
+
+
+def all_seeds(size: Mapping) -> list[int]:
+    choose, report = seeds(size)
+    return choose + report
 
 
 # ------------------------------------------------------------------------------------------------- statistics
-
-
-def seed_stats(values: Iterable[float]) -> dict:
-    """Mean over seeds with its spread: the per-seed values, min, max, and a bootstrap 95% interval of the mean.
-
-    With 3 seeds the bootstrap interval is close to the min-max range: read it as "the seeds went from ... to ...".
-    NaN values (a diverged run) are kept in ``per_seed`` and make the mean NaN.
-    """
-    v = np.asarray(list(values), np.float64)
-    out = dict(mean=float(np.mean(v)) if len(v) else float("nan"), per_seed=[float(x) for x in v], n=int(len(v)))
-    finite = v[np.isfinite(v)]
-    out["min"] = float(finite.min()) if len(finite) else float("nan")
-    out["max"] = float(finite.max()) if len(finite) else float("nan")
-    if len(v) > 1 and np.isfinite(v).all():
-        rng = np.random.default_rng(0)
-        means = v[rng.integers(0, len(v), size=(BOOTSTRAP, len(v)))].mean(axis=1)
-        out["ci95"] = [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
-    else:
-        out["ci95"] = [float("nan"), float("nan")]
-    return out
-
-
-def paired(a: ArrayLike, b: ArrayLike) -> dict:
-    """``a - b`` seed by seed (same seed = same initialisation and batches), with ``seed_stats`` and how many seeds
-    agree in sign with the mean."""
-    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
-    out = seed_stats(d)
-    out["same_sign"] = int(np.sum(np.sign(d) == np.sign(out["mean"]))) if np.isfinite(out["mean"]) else 0
-    return out
 
 
 def _num(x) -> float:
@@ -57,31 +45,88 @@ def _num(x) -> float:
     return float("nan") if x is None else float(x)
 
 
-def inside_noise(stats: Mapping) -> bool:
-    """Whether a difference is inside the noise: its seeds disagree in sign, or its 95% interval contains 0."""
-    lo, hi = (_num(x) for x in stats["ci95"])
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return True
-    return stats.get("same_sign", stats["n"]) < stats["n"] or lo <= 0.0 <= hi
+def describe(values: Iterable[float], fill: ArrayLike | None = None) -> dict:
+    """Mean over seeds with its Student-t 95% interval (``sweep.stats.interval``), the per-seed values and how
+    many runs diverged.
+
+    A diverged run (NaN) is replaced by ``fill`` (the experiments pass its loss before training: a diverged run
+    counts as having learnt nothing); without ``fill`` a diverged run makes the whole entry "diverged".
+    """
+    v = np.asarray(list(values), np.float64)
+    bad = ~np.isfinite(v)
+    if fill is not None:
+        v = np.where(bad, np.broadcast_to(np.asarray(fill, np.float64), v.shape), v)
+    out = dict(per_seed=[float(x) for x in v], n=int(v.size), diverged=int(bad.sum()))
+    if v.size == 0 or not np.isfinite(v).all():
+        return dict(out, mean=float("nan"), sd=float("nan"), low=float("nan"), high=float("nan"), known=False)
+    iv = stats.interval(v)
+    return dict(out, mean=iv.mean, sd=iv.sd, low=iv.low, high=iv.high, known=iv.known)
 
 
-def fmt(stats: Mapping, digits: int = 3) -> str:
-    """``"2.531 (2.49-2.57)"``: the mean over seeds and the range of the seeds."""
-    if not np.isfinite(_num(stats["mean"])):
-        bad = sum(1 for x in stats["per_seed"] if not np.isfinite(_num(x)))
-        return f"diverged ({bad}/{stats['n']})"
-    if stats["n"] < 2:
-        return f"{stats['mean']:.{digits}f}"
-    return f"{stats['mean']:.{digits}f} ({stats['min']:.{digits}f}-{stats['max']:.{digits}f})"
+def compare(a: ArrayLike, b: ArrayLike) -> dict:
+    """``a - b`` seed by seed (same seed = same initialisation and batches): ``sweep.stats.paired`` (mean
+    difference, its t-interval, p-value, Cohen's d_z) and the per-seed differences. ``correct`` adds the Holm
+    p-value of the table it belongs to. NaN anywhere (a diverged run nobody filled) gives an unknown comparison."""
+    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    d = x - y
+    if d.size == 0 or not np.isfinite(d).all():
+        nan = float("nan")
+        return dict(difference=nan, n=int(d.size), low=nan, high=nan, p=nan, d_z=nan, known=False,
+                    per_seed=[float(v) for v in d])
+    out = stats.paired(x, y).to_dict()
+    out.pop("distinguishable", None)
+    out.pop("confidence", None)
+    return dict(out, per_seed=[float(v) for v in d])
 
 
-def fmt_diff(stats: Mapping, digits: int = 3) -> str:
-    """``"-0.12 [-0.18, -0.05], 3/3"``: mean difference, bootstrap interval, seeds agreeing in sign."""
-    if not np.isfinite(_num(stats["mean"])):
+def correct(comparisons: Iterable[dict]) -> list[dict]:
+    """Holm's correction across one table's comparisons (in place): each gains ``p_holm`` and
+    ``distinguishable`` (``p_holm < ALPHA``: only then does the page call a difference real)."""
+    rows = list(comparisons)
+    for row, p in zip(rows, stats.holm([_num(r["p"]) for r in rows]), strict=True):
+        row["p_holm"] = p
+        row["distinguishable"] = bool(np.isfinite(p) and p < ALPHA)
+    return rows
+
+
+def distinguishable(c: Mapping) -> bool:
+    return bool(c.get("distinguishable", False))
+
+
+def fmt(d: Mapping, digits: int = 3) -> str:
+    """``"2.531 ± 0.012"``: the mean over seeds and the half-width of its 95% t-interval."""
+    mean = _num(d["mean"])
+    if not np.isfinite(mean):
+        return f"diverged ({d.get('diverged', 0)}/{d['n']})"
+    lo, hi = _num(d["low"]), _num(d["high"])
+    if not np.isfinite(lo):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {(hi - lo) / 2:.{digits}f}"
+
+
+def fmt_p(p: float) -> str:
+    p = _num(p)
+    if not np.isfinite(p):
         return "n/a"
-    lo, hi = (_num(x) for x in stats["ci95"])
+    return "<0.001" if p < 1e-3 else f"{p:.3f}" if p < 0.1 else f"{p:.2f}"
+
+
+def fmt_diff(c: Mapping, digits: int = 3) -> str:
+    """``"-0.120 [-0.180, -0.050], d_z -1.9, p_Holm 0.004"`` (mean difference, 95% t-interval, effect size,
+    corrected p), ending in `` ~`` when the difference is not distinguishable."""
+    mean = _num(c["difference"])
+    if not np.isfinite(mean):
+        return "n/a"
+    lo, hi = _num(c["low"]), _num(c["high"])
     ci = f" [{lo:+.{digits}f}, {hi:+.{digits}f}]" if np.isfinite(lo) else ""
-    return f"{stats['mean']:+.{digits}f}{ci}, {stats.get('same_sign', stats['n'])}/{stats['n']}"
+    dz = _num(c["d_z"])
+    p = c.get("p_holm", c["p"])
+    tail = "" if distinguishable(c) else " ~"
+    return f"{mean:+.{digits}f}{ci}, d_z {dz:+.1f}, p_Holm {fmt_p(p)}{tail}"
+
+
+STATS_NOTE = ("mean difference [95% paired t-interval], Cohen's d_z, Holm-corrected p across this table; "
+              "~ = not distinguishable (corrected p >= 0.05); negative = lower loss")
 
 
 # ----------------------------------------------------------------------------------------------- the machine
@@ -149,19 +194,56 @@ def members(result: SweepResult, **fixed) -> list[int]:
     return [i for i, g in enumerate(result.given) if all(g.get(k) == v for k, v in fixed.items())]
 
 
+def at_seeds(result: SweepResult, values: ArrayLike, seed_list: Sequence[int], **fixed) -> np.ndarray:
+    """``values[i]`` of the one config per seed (in ``seed_list``'s order) whose given values match ``fixed``:
+    per-seed arrays that line up for paired comparisons."""
+    values = np.asarray(values)
+    out = []
+    for s in seed_list:
+        idx = members(result, seed=s, **fixed)
+        if len(idx) != 1:
+            raise ValueError(f"{len(idx)} configs match seed {s} and {fixed}; expected one")
+        out.append(values[idx[0]])
+    return np.asarray(out, np.float64)
+
+
+def learnt(result: SweepResult) -> np.ndarray:
+    """Final evaluation loss per config, a diverged run counted as its loss before training."""
+    final = np.asarray(result.final_loss, np.float64)
+    return np.where(np.isfinite(final), final, np.asarray(result.initial_loss, np.float64))
+
+
 def final_losses(result: SweepResult, **fixed) -> list[float]:
     """Final (evaluation) loss per seed of one setting; NaN for a run frozen by a non-finite value."""
     return [float(result.final_loss[i]) for i in members(result, **fixed)]
 
 
+def trailing_mean(curves: np.ndarray, window: int) -> np.ndarray:
+    """Each row's mean over the last ``window`` steps, from step 0 on (the first steps average what there is), so
+    a smoothed curve starts where the run starts."""
+    if window <= 1:
+        return np.asarray(curves, np.float64)
+    c = np.asarray(curves, np.float64)
+    csum = np.cumsum(np.c_[np.zeros(len(c)), c], axis=1)
+    t = np.arange(1, c.shape[1] + 1)
+    lo = np.maximum(t - window, 0)
+    return (csum[:, t] - csum[:, lo]) / (t - lo)
+
+
 def curve_band(curves: np.ndarray, smooth: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean, min and max over seeds (rows) of curves, each smoothed by a moving average of ``smooth`` steps."""
-    if smooth > 1 and curves.shape[1] >= smooth:
-        kernel = np.ones(smooth) / smooth
-        curves = np.stack([np.convolve(np.nan_to_num(c, nan=np.inf), kernel, "valid") for c in curves])
-        curves = np.where(np.isfinite(curves), curves, np.nan)
+    """Mean over seeds (rows) of curves, each a trailing mean of ``smooth`` steps from step 0, with the 95%
+    t-interval of that mean at every step (NaN steps, after a run froze, are left out)."""
+    curves = trailing_mean(curves, smooth)
     with quiet_nan():
-        return np.nanmean(curves, 0), np.nanmin(curves, 0), np.nanmax(curves, 0)
+        n = np.sum(np.isfinite(curves), 0)
+        mean, sd = np.nanmean(curves, 0), np.nanstd(curves, 0, ddof=1)
+    half = np.full_like(mean, np.nan)
+    ok = n >= stats.MIN_SEEDS
+    if ok.any():
+        from scipy.stats import t as student
+
+        half[ok] = student.ppf(0.975, n[ok] - 1) * sd[ok] / np.sqrt(n[ok])
+    return mean, mean - half, mean + half
 
 
 # ------------------------------------------------------------------------------------------------- outputs

@@ -20,7 +20,7 @@ DPI = 100
 
 def _band(ax, curves: np.ndarray, color, label: str, smooth: int = 1, x0: int = 0, ls="-") -> None:
     mean, lo, hi = curve_band(curves, smooth)
-    x = np.arange(len(mean)) + x0 + (smooth - 1)
+    x = np.arange(len(mean)) + x0
     ax.plot(x, mean, color=color, lw=1.3, label=label, ls=ls)
     if len(curves) > 1:
         ax.fill_between(x, lo, hi, color=color, alpha=0.18, lw=0)
@@ -80,16 +80,24 @@ def loss_bands(panels: Sequence[tuple[str, SweepResult, Sequence[tuple[str, dict
 
 
 def heatmap(cells: np.ndarray, rows: Sequence[str], cols: Sequence[str], path: str, title: str,
-            xlabel: str = "peak learning rate", colorbar: str = "final loss, mean of seeds") -> str:
-    """Values ``[rows, cols]`` as a labelled heatmap (NaN cells read "div")."""
+            xlabel: str = "peak learning rate", colorbar: str = "final loss, mean of seeds",
+            vmax: float | None = None) -> str:
+    """Values ``[rows, cols]`` as a labelled heatmap. NaN cells read "div"; cells at or above ``vmax`` (a
+    diverged or failed setting: the caller says which) are grey, so that the colour scale spans the differences
+    between the settings that trained."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.6 + 0.75 * len(cols), 1.0 + 0.32 * len(rows)), dpi=DPI)
-    im = ax.imshow(cells, cmap="viridis_r", aspect="auto")
+    cells = np.asarray(cells, np.float64)
+    masked = ~np.isfinite(cells) | (cells >= vmax if vmax is not None else False)
+    shown = np.ma.masked_array(cells, masked)
+    cmap = pyplot().get_cmap("viridis_r").copy()
+    cmap.set_bad("0.85")
+    im = ax.imshow(shown, cmap=cmap, aspect="auto")
     with quiet_nan():
-        middle = np.nanmean(cells)
+        middle = np.nanmean(np.where(masked, np.nan, cells))
     for (r, c), v in np.ndenumerate(cells):
         ax.text(c, r, "div" if not np.isfinite(v) else f"{v:.2f}", ha="center", va="center", fontsize=7,
-                color="w" if np.isfinite(v) and v > middle else "k")
+                color="w" if not masked[r, c] and v > middle else "k")
     ax.set_xticks(range(len(cols)), cols, fontsize=8)
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
     ax.set(xlabel=xlabel, title=title)
