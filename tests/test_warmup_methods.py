@@ -31,6 +31,7 @@ OMEGA = {  # the warmup factor of each method at update count t (from 0)
     "exponential": lambda t: 1 - math.exp(-2 * t / W),
     "untuned": lambda t: min(1.0, (1 - B2) * (t + 1) / 2),
     "radam": lambda t: radam_factor(t + 1),
+    "radam_sgd": lambda t: 1.0,  # the rectification is in the update, not the rate
     "adaptive": lambda t: min(1.0, t / W),  # no back-off before update 10, and none on this calm problem
     "gi_adam": lambda t: 1.0,
     "update_limit": lambda t: 1.0,
@@ -66,6 +67,26 @@ def test_methods_differ_and_all_train(methods):
     assert np.isfinite(final).all() and (final < methods.curves["loss"][:, 0]).all()
     none, gi, limit = (methods.curves["loss"][WARMUP_METHODS.index(m)] for m in ("none", "gi_adam", "update_limit"))
     assert not np.allclose(none, gi) and not np.allclose(none, limit)  # same rate, different updates
+
+
+def test_radam_sgd_is_optax_radam_with_decoupled_weight_decay():
+    """Its first updates are SGD with momentum (while rho_t < 5: 5 steps at b2 0.95), then rectified Adam: the
+    same numbers as optax.radam under the same cosine, and AdamW's decoupled decay on top."""
+    import jax.numpy as jnp
+    import optax
+
+    ours = warmup_methods(STEPS)({"warmup_method": "radam_sgd", "peak_value": PEAK, "weight_decay": 0.1})
+    params = jnp.array([1.0, -2.0, 0.5])
+    s_ours = ours.init(params)
+    ref = optax.radam(optax.cosine_decay_schedule(PEAK, STEPS, 0.1), b1=0.9, b2=B2)
+    s_ref = ref.init(params)
+    for t in range(8):
+        g = jnp.array([0.3, -1.0, 2.0]) * (t + 1)
+        u, s_ours = ours.update(g, s_ours, params)
+        r, s_ref = ref.update(g, s_ref, params)
+        np.testing.assert_allclose(u, r - cosine(t) * 0.1 * params, rtol=1e-5, atol=1e-8)
+        if t < 5:  # SGD with momentum: the bias-corrected first moment, not a zero update
+            assert float(jnp.abs(r).max()) > 0
 
 
 @pytest.mark.parametrize("config, message", [

@@ -51,10 +51,18 @@ def warmup_adamw(steps: int, *, b1: float = 0.9, b2: float = 0.999, weight_decay
     return factory
 
 
-WARMUP_METHODS = ("none", "linear", "exponential", "untuned", "radam", "adaptive", "gi_adam", "update_limit")
+WARMUP_METHODS = ("none", "linear", "exponential", "untuned", "radam", "radam_sgd", "adaptive", "gi_adam",
+                  "update_limit")
 # The methods whose length is the ``warmup_steps`` axis; the others take their length from elsewhere (b2) or have
 # none, and refuse a non-zero ``warmup_steps`` so that a grid cannot hold two copies of one config.
 _TAKES_LENGTH = ("linear", "exponential", "adaptive")
+def _radamw(learning_rate, b1, b2, weight_decay) -> optax.GradientTransformation:
+    """RAdam with decoupled weight decay: Optax's RAdam scaling (SGD-with-momentum fallback while rho_t < 5), the
+    weight decay, then the learning rate, in AdamW's order."""
+    return optax.chain(optax.scale_by_radam(b1=b1, b2=b2), optax.add_decayed_weights(weight_decay),
+                       optax.scale_by_learning_rate(learning_rate))
+
+
 ADAPTIVE_AXES = ("decay", "zscore", "norm_ratio", "loss_ratio", "min_observations", "backoff", "backoff_steps",
                  "skip_spikes")
 
@@ -83,6 +91,9 @@ def warmup_methods(steps: int, *, b1: float = 0.9, b2: float = 0.95, weight_deca
     * ``radam``: RAdam's rectification ``r_{t+1}`` as the factor (``radam_warmup(b2)``): no update while
       ``rho_t < 5``, then a rise to 1 over about ``1 / (1 - b2)`` steps; with Adam it is RAdam without the SGD
       fallback. No ``W``.
+    * ``radam_sgd``: RAdam itself, as Optax has it (``optax.scale_by_radam``, then the decoupled weight decay and
+      the cosine): while ``rho_t < 5`` the update is the bias-corrected first moment (SGD with momentum) instead
+      of no update, then the rectified Adam step. ``omega = 1``; no ``W``.
     * ``adaptive``: ``adaptive_warmup(adamw(c), W)`` with the library's defaults: a linear warmup over ``W`` calm
       steps whose progress is halved on a gradient-norm or loss spike (the sweep passes ``value=loss``). The
       axes ``decay``, ``zscore``, ``norm_ratio``, ``loss_ratio``, ``min_observations``, ``backoff``,
@@ -142,6 +153,8 @@ def warmup_methods(steps: int, *, b1: float = 0.9, b2: float = 0.95, weight_deca
         if method == "adaptive":
             options = {k: hp[k] for k in ADAPTIVE_AXES if k in hp}
             return adaptive_warmup(adamw(base), warmup, **options)
+        if method == "radam_sgd":  # injected, so that the sweep records its learning rate like the others'
+            return optax.inject_hyperparams(_radamw)(learning_rate=base, b1=beta1, b2=beta2, weight_decay=decay)
         if method == "gi_adam":  # injected, so that the sweep records its learning rate like the others'
             return optax.inject_hyperparams(gi_adamw)(learning_rate=base, b1=beta1, b2=beta2, weight_decay=decay)
         return optax.chain(adamw(base), clip_by_param_norm_ratio(hp.get("update_ratio", update_ratio)))
