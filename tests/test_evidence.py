@@ -13,6 +13,7 @@ import pytest
 
 import optax_warmup as ow
 from optax_warmup import sweep
+from optax_warmup.sweep import stats
 from optax_warmup.sweep.evidence import _common as C
 from optax_warmup.sweep.evidence import adaptive, methods, transfer
 from optax_warmup.sweep.evidence._replay import replay
@@ -127,27 +128,59 @@ def test_methods_smoke(methods_run):
     summary, out = methods_run
     result = sweep.load(os.path.join(out, "digits", "results.json"))
     size = methods.SIZES["tiny"]["digits"]
-    table = summary["tasks"]["digits"]["table"]
+    choose, report = C.seeds(size)
+    assert (choose, report) == ([0], [1, 2, 3])
+    t = summary["tasks"]["digits"]
+    table = t["table"]
     assert list(table) == ["none @ b2=0.95", "linear 10% @ b2=0.95", "untuned @ b2=0.95", "adaptive 10% @ b2=0.95"]
     final, init = result.final_loss, result.initial_loss
+    learnt = np.where(np.isfinite(final), final, init)
+    lrs = size["lrs"]
     for name, (_, m, w, b2) in zip(table, methods.settings_of(size), strict=True):
+        fixed = dict(warmup_method=m, warmup_steps=w, b2=b2)
+
+        def at(seed, lr, fixed=fixed):
+            return C.members(result, seed=seed, peak_value=lr, **fixed)[0]
+
+        # the best LR is chosen on seed 0 alone
+        assert table[name]["best_lr"] == lrs[int(np.argmin([learnt[at(0, lr)] for lr in lrs]))]
+        # every reported number comes from seeds 1-3: Wortsman's LR sensitivity, by hand
         per_seed = []
-        for seed in range(size["seeds"]):
-            idx = [C.members(result, warmup_method=m, warmup_steps=w, b2=b2, peak_value=lr, seed=seed)[0]
-                   for lr in size["lrs"]]
-            capped = [min(final[i], init[i]) if math.isfinite(final[i]) else init[i] for i in idx]
-            per_seed.append(np.mean(capped) - np.min(capped))  # Wortsman's LR sensitivity, by hand
+        for seed in report:
+            capped = [min(learnt[at(seed, lr)], init[at(seed, lr)]) for lr in lrs]
+            per_seed.append(np.mean(capped) - np.min(capped))
         np.testing.assert_allclose(table[name]["sensitivity"]["per_seed"], per_seed, rtol=1e-6)
-        top = C.members(result, warmup_method=m, warmup_steps=w, b2=b2, peak_value=size["lrs"][-1])
-        np.testing.assert_allclose(table[name]["top"]["per_seed"], final[top], rtol=1e-6)
+        np.testing.assert_allclose(table[name]["top"]["per_seed"], [learnt[at(s, lrs[-1])] for s in report],
+                                   rtol=1e-6)
+        best = [learnt[at(s, table[name]["best_lr"])] for s in report]
+        assert table[name]["best"]["mean"] == pytest.approx(np.mean(best), rel=1e-9)
+        half = 4.302653 * np.std(best, ddof=1) / np.sqrt(3)  # t(0.975, 2)
+        assert (table[name]["best"]["high"] - table[name]["best"]["low"]) / 2 == pytest.approx(half, rel=1e-5)
     backoffs = table["adaptive 10% @ b2=0.95"]["backoffs"]["per_lr_per_seed"]
-    assert np.shape(backoffs) == (2, 2) and all(b >= 0 for row in backoffs for b in row)
+    assert np.shape(backoffs) == (2, 3) and all(b >= 0 for row in backoffs for b in row)
     assert table["none @ b2=0.95"]["backoffs"] is None
-    untuned = summary["tasks"]["digits"]["untuned_vs_best_fixed"]["b2=0.95"]
-    assert untuned["best_fixed"] == "linear 10%" and untuned["untuned_steps"] == pytest.approx(40.0)
-    report = open(os.path.join(out, "report.md")).read()
-    assert "untuned ≈ best tuned" in report and "LR sensitivity" in report
-    for name in ("methods_heatmap_digits.png", "methods_curves_digits.png"):
+    # the comparisons: paired over seeds 1-3, and Holm over each table
+    row = next(r for r in t["vs_none"] if r["comparison"] == "untuned - none" and r["measure"] == "top")
+    d = np.subtract(table["untuned @ b2=0.95"]["top"]["per_seed"], table["none @ b2=0.95"]["top"]["per_seed"])
+    assert row["difference"] == pytest.approx(d.mean(), abs=1e-12) and row["per_seed"] == pytest.approx(list(d))
+    assert [r["p_holm"] for r in t["vs_none"]] == pytest.approx(stats.holm([r["p"] for r in t["vs_none"]]),
+                                                                nan_ok=True)
+    assert t["best_fixed"] == {"0.95": "linear 10%"}  # the only fixed warmup of the tiny size
+    # the long run: the LR the digits runs chose for linear 10%, the best fixed warmup chosen on seed 0
+    long = summary["tasks"]["long"]
+    assert long["peak_value"] == table["linear 10% @ b2=0.95"]["best_lr"]
+    lres = sweep.load(os.path.join(out, "long", "results.json"))
+    assert lres.steps == 60 and set(c["peak_value"] for c in lres.configs) == {long["peak_value"]}
+    assert long["untuned_steps"] == pytest.approx(10.0)  # 2 / (1 - 0.8)
+    llearnt = np.where(np.isfinite(lres.final_loss), lres.final_loss, lres.initial_loss)
+    fixed = [lab for lab, m, w in methods.LONG if m == "linear"]
+    by_seed0 = {lab: llearnt[C.members(lres, seed=0, warmup_method="linear",
+                                       warmup_steps=dict((x[0], x[2]) for x in methods.LONG)[lab])[0]]
+                for lab in fixed}
+    assert long["best_fixed"] == min(by_seed0, key=by_seed0.get)
+    report_md = open(os.path.join(out, "report.md")).read()
+    assert "p_Holm" in report_md and "LR sensitivity" in report_md and "parameters" in report_md
+    for name in ("methods_heatmap_digits.png", "methods_curves_digits.png", "methods_long.png"):
         assert open(os.path.join(out, name), "rb").read(4) == b"\x89PNG"
 
 

@@ -32,6 +32,11 @@ def seeds(size: Mapping) -> tuple[list[int], list[int]]:
     return choose, list(range(len(choose), len(choose) + size["report_seeds"]))
 
 
+def seed_range(seed_list: Sequence[int]) -> str:
+    """``"seeds 0-4"`` (or ``"seed 0"``)."""
+    return f"seed {seed_list[0]}" if len(seed_list) == 1 else f"seeds {seed_list[0]}-{seed_list[-1]}"
+
+
 def all_seeds(size: Mapping) -> list[int]:
     choose, report = seeds(size)
     return choose + report
@@ -127,6 +132,38 @@ def fmt_diff(c: Mapping, digits: int = 3) -> str:
 
 STATS_NOTE = ("mean difference [95% paired t-interval], Cohen's d_z, Holm-corrected p across this table; "
               "~ = not distinguishable (corrected p >= 0.05); negative = lower loss")
+
+
+def scale(task, steps: int) -> dict:
+    """The size of one experiment's model and run: parameters, steps, examples or tokens seen."""
+    import inspect
+
+    import jax
+
+    by_seed = list(inspect.signature(task.init).parameters) == ["seed"]
+    params = task.init(0 if by_seed else jax.random.PRNGKey(0))
+    params = params[0] if getattr(task, "model_state", False) else params
+    n = int(sum(np.size(x) for x in jax.tree.leaves(params)))
+    info = task.info if isinstance(getattr(task, "info", None), Mapping) else {}
+    model = info.get("model", {})
+    batch = info.get("batch_size", model.get("batch_size"))
+    context = model.get("context")
+    out = dict(parameters=n, steps=int(steps), batch_size=batch)
+    if batch is not None:
+        out["tokens" if context else "examples"] = int(steps * batch * (context or 1))
+    return out
+
+
+def scale_line(s: Mapping) -> str:
+    """``"25.6k parameters, 200 steps, 102k tokens"``."""
+    def k(x):
+        return f"{x / 1e6:.2f}M" if x >= 1e6 else f"{x / 1e3:.1f}k" if x >= 1e3 else str(x)
+
+    parts = [f"{k(s['parameters'])} parameters", f"{s['steps']:,} steps"]
+    for what in ("tokens", "examples"):
+        if what in s:
+            parts.append(f"{k(s[what])} {what} seen (batch {s['batch_size']})")
+    return ", ".join(parts)
 
 
 # ----------------------------------------------------------------------------------------------- the machine

@@ -31,41 +31,60 @@ def _colors(n: int) -> list:
     return [cmap(i) for i in range(n)]
 
 
+STYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (1, 1)), (0, (6, 2)))
+MARKERS = ("", "o", "s", "^", "v", "D", "x")
+
+
 def loss_bands(panels: Sequence[tuple[str, SweepResult, Sequence[tuple[str, dict]]]], path: str,
                metric: str = "loss", smooth: int = 10, ylabel: str = "train loss", baseline: bool = True,
-               eval_metric: bool = False, ylim: tuple[float, float] | None = None) -> str:
-    """One panel per ``(title, result, [(label, fixed values), ...])``: the metric's mean over seeds with a
-    min-max band, one line per label."""
+               eval_metric: bool = False, ylim: tuple[float, float] | None = None,
+               seeds: Sequence[int] | None = None, share_y: bool = False, log_x: bool = False) -> str:
+    """One panel per ``(title, result, [(label, fixed values), ...])``: the metric's mean over seeds (only
+    ``seeds`` when given) with the 95% t-interval of that mean as a band, one line per label. Curves start at
+    step 0 (a trailing mean of ``smooth`` steps); each label has its own colour, line style and marker, so that
+    a line under another still shows; ``share_y`` gives every panel the same y-range."""
     plt = pyplot()
     cols = min(len(panels), 2)
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows + 0.4), dpi=DPI, squeeze=False)
     labels = list(dict.fromkeys(label for _, _, lines in panels for label, _ in lines))
     color_of = dict(zip(labels, _colors(len(labels)), strict=True))  # one colour per label in every panel
+    style_of = {label: (STYLES[i % len(STYLES)], MARKERS[i % len(MARKERS)]) for i, label in enumerate(labels)}
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
     for ax, (title, result, lines) in zip(axes.flat, panels, strict=False):
         for label, fixed in lines:
             color = color_of[label]
+            ls, marker = style_of[label]
             idx = members(result, **fixed)
+            if seeds is not None:
+                idx = [i for i in idx if result.given[i].get("seed") in seeds]
             if not idx:
                 continue
-            if eval_metric:
-                values = result.eval[metric][idx]
-                mean, lo, hi = curve_band(values)
-                ax.plot(result.eval_steps, mean, color=color, lw=1.3, label=label, marker=".", ms=3)
-                if len(idx) > 1:
-                    ax.fill_between(result.eval_steps, lo, hi, color=color, alpha=0.18, lw=0)
-            else:
-                _band(ax, result.curves[metric][idx], color, label, smooth)
+            values = result.eval[metric][idx] if eval_metric else result.curves[metric][idx]
+            mean, lo, hi = curve_band(values, 1 if eval_metric else smooth)
+            x = np.asarray(result.eval_steps) if eval_metric else np.arange(len(mean))
+            every = max(1, len(x) // 8)
+            ax.plot(x, mean, color=color, lw=1.3, label=label, ls=ls, marker=marker or None, ms=3.5,
+                    markevery=(every * list(style_of).index(label) // max(1, len(style_of)), every),
+                    mfc="none")
+            if len(idx) > 1:
+                ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0)
         base = result.task.get("baseline_loss")
         if baseline and base is not None and metric == "loss":
             ax.axhline(base, color="gray", ls="--", lw=0.8, label="baseline loss")
         if ylim:
             ax.set_ylim(*ylim)
+        if log_x:
+            ax.set_xscale("symlog", linthresh=max(1, smooth))
         ax.set(xlabel="step", ylabel=ylabel, title=title)
         ax.title.set_fontsize(9)
         ax.grid(alpha=0.3)
+    if share_y and not ylim:
+        used = [ax for ax in axes.flat[:len(panels)]]
+        lows, highs = zip(*(ax.get_ylim() for ax in used), strict=True)
+        for ax in used:
+            ax.set_ylim(min(lows), max(highs))
     handles: dict[str, Any] = {}
     for ax in axes.flat:
         for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
@@ -90,8 +109,7 @@ def heatmap(cells: np.ndarray, rows: Sequence[str], cols: Sequence[str], path: s
     cells = np.asarray(cells, np.float64)
     masked = ~np.isfinite(cells) | (cells >= vmax if vmax is not None else False)
     shown = np.ma.masked_array(cells, masked)
-    cmap = pyplot().get_cmap("viridis_r").copy()
-    cmap.set_bad("0.85")
+    cmap = pyplot().get_cmap("viridis_r").with_extremes(bad="0.85")
     im = ax.imshow(shown, cmap=cmap, aspect="auto")
     with quiet_nan():
         middle = np.nanmean(np.where(masked, np.nan, cells))
