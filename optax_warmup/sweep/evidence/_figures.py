@@ -212,10 +212,10 @@ MARKERS = ["o", "s", "^", "v", "D", "x", "P"]
 def eval_band_rows(rows: Sequence[Sequence[tuple[str, Sequence[tuple[str, str, Sequence[int]]]]]],
                    result: SweepResult, path: str, metric: str = "loss", ylabel: str = "validation loss",
                    band_label: str = "95% t-interval of the mean") -> str:
-    """Evaluation curves from step 0, a grid of panels: ``rows`` of ``(title, [(label, key, config indices),
-    ...])``. Each line is the mean over the given configs (the seeds) with its t-interval band
-    (``curve_band``); a line's colour, dash pattern and marker follow its ``key``, the same in every panel, so that
-    overlapping lines stay visible. The panels of a row share their y-limits (they are compared)."""
+    """Evaluation curves from step 0, a grid of panels: ``rows`` of panels ``(title, lines)``, each line a
+    ``(label, key, config indices)``. Each line is the mean over the given configs (the seeds) with its t-interval
+    band (``curve_band``); a line's colour, dash pattern and marker follow its ``key``, the same in every panel, so
+    that overlapping lines stay visible. The panels of a row share their y-limits (they are compared)."""
     plt = pyplot()
     ncols = max(len(r) for r in rows)
     fig, axes = plt.subplots(len(rows), ncols, figsize=(4.4 * ncols, 3.1 * len(rows) + 0.7), dpi=DPI,
