@@ -221,3 +221,56 @@ def detection(clean: Mapping[str, SweepResult], rules: Mapping[str, Mapping[str,
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+LINESTYLES = ["-", "--", "-.", ":", (0, (6, 2)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 1))]
+MARKERS = ["o", "s", "^", "v", "D", "x", "P"]
+
+
+def eval_band_rows(rows: Sequence[Sequence[tuple[str, Sequence[tuple[str, str, Sequence[int]]]]]],
+                   result: SweepResult, path: str, metric: str = "loss", ylabel: str = "validation loss",
+                   band_label: str = "95% t-interval of the mean") -> str:
+    """Evaluation curves from step 0, a grid of panels: ``rows`` of panels ``(title, lines)``, each line a
+    ``(label, key, config indices)``. Each line is the mean over the given configs (the seeds) with its t-interval
+    band (``curve_band``); a line's colour, dash pattern and marker follow its ``key``, the same in every panel, so
+    that overlapping lines stay visible. The panels of a row share their y-limits (they are compared)."""
+    plt = pyplot()
+    ncols = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(4.4 * ncols, 3.1 * len(rows) + 0.7), dpi=DPI,
+                             squeeze=False)
+    keys = list(dict.fromkeys(key for row in rows for _, lines in row for _, key, _ in lines))
+    style = {k: (c, LINESTYLES[i % len(LINESTYLES)], MARKERS[i % len(MARKERS)])
+             for i, (k, c) in enumerate(zip(keys, _colors(len(keys)), strict=True))}
+    steps = np.asarray(result.eval_steps)
+    every = max(1, len(steps) // 8)
+    for r, row in enumerate(rows):
+        lows, highs = [], []
+        for c, (title, lines) in enumerate(row):
+            ax = axes[r][c]
+            for i, (label, key, idx) in enumerate(lines):
+                color, ls, marker = style[key]
+                mean, lo, hi = curve_band(result.eval[metric][np.asarray(idx, int)])
+                ax.plot(steps, mean, color=color, ls=ls, lw=1.3, marker=marker, ms=3.5, label=label,
+                        markevery=(i % every, every), mfc="none")
+                if np.isfinite(lo).any():
+                    ax.fill_between(steps, lo, hi, color=color, alpha=0.15, lw=0)
+                with quiet_nan():
+                    lows.append(np.nanmin(np.where(np.isfinite(lo), lo, mean)))
+                    highs.append(np.nanmax(np.where(np.isfinite(hi), hi, mean)))
+            ax.set(xlabel="step", ylabel=ylabel, title=title)
+            ax.title.set_fontsize(9)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=6, loc="best")
+        for ax in axes[r][len(row):]:
+            ax.axis("off")
+        finite = [x for x in lows + highs if np.isfinite(x)]
+        if finite:
+            lo, hi = min(finite), max(finite)
+            pad = 0.05 * (hi - lo) or 0.05
+            for ax in axes[r][:len(row)]:
+                ax.set_ylim(lo - pad, hi + pad)
+    fig.text(0.5, 0.01, f"shaded: {band_label}", ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.savefig(path)
+    plt.close(fig)
+    return path
