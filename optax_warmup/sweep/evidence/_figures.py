@@ -211,8 +211,9 @@ def spike_runs(panels: Sequence[tuple[str, SweepResult, float, int, Sequence[tup
         ax.title.set_fontsize(8)
         ax.grid(alpha=0.3)
     handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="lower center", ncol=4, fontsize=7, frameon=False)
-    fig.tight_layout(rect=(0, 0.16, 1, 1))
+    ncol = min(4, 2 * len(panels))
+    fig.legend(handles, names, loc="lower center", ncol=ncol, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.045 * (1 + -(-len(handles) // ncol)), 1, 1))
     fig.savefig(path)
     plt.close(fig)
     return path

@@ -65,7 +65,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
                              choose_seeds=2, report_seeds=3, spike_step=90, heldout=True),
     },
     "tiny": {  # a smoke test of seconds: one choosing task and a small held-out byte LM
-        "digits": dict(task=dict(hidden=(16,)), steps=24, lrs=[1e-3, 3e-3, 1e-1], choose_seeds=1, report_seeds=3,
+        "digits": dict(task=dict(hidden=(16,)), steps=24, lrs=_LRS5, choose_seeds=1, report_seeds=3,
                        spike_step=16),
         "bytelm_no_qk": dict(builder="bytelm", task=dict(d_model=8, n_layers=1, n_heads=2, context=8, batch_size=4,
                                                          valid_windows=8, max_files=20, qk_norm=False),
@@ -128,7 +128,7 @@ def skip_large_gradients(inner: optax.GradientTransformation, max_norm) -> optax
     inner = optax.with_extra_args_support(inner)
 
     def update_fn(updates, state, params=None, **extra):
-        skip = ~(optax.global_norm(updates) <= max_norm)
+        skip = ~(optax.tree.norm(updates) <= max_norm)
         new_updates, new_state = inner.update(updates, state, params, **extra)
         new_updates = jax.tree.map(lambda u: jnp.where(skip, jnp.zeros_like(u), u), new_updates)
         new_state = jax.tree.map(lambda new, old: jnp.where(skip, old, new), new_state, state)
