@@ -285,6 +285,19 @@ def _real_grid(size: dict, picks: Mapping, seeds: Sequence[int]) -> list[dict]:
     return grid
 
 
+def planned_runs(size: str) -> dict[str, dict[str, int]]:
+    """Configs and config-steps per task and part of a size, before it runs (the too-short part counted with the
+    best fixed warmup distinct from 2%: at most this many)."""
+    out = {}
+    for name, s in SIZES[size].items():
+        choose_seeds, report_seeds = C.seeds(s)
+        clean = len(_clean_grid(s, report_seeds if s.get("heldout") else choose_seeds + report_seeds))
+        picks = dict(high_lr=s["lrs"][-1], mid_lr=s["lrs"][0], best_warmup="best", clip_median=1.0)
+        real = 0 if s.get("heldout") else len(_real_grid(s, picks, report_seeds))
+        out[name] = dict(clean=clean, real=real, steps=s["steps"], config_steps=(clean + real) * s["steps"])
+    return out
+
+
 def model_scale(task: sweep.Task, steps: int) -> dict:
     """Parameters, steps and examples (tokens for the byte LM: steps x batch x context) of a task."""
     params = task.init(0) if task.host_init else task.init(jax.random.key(0))
@@ -346,7 +359,8 @@ def run(size: str = "full", out: str = "runs/evidence/adaptive", figures: str | 
     evaluation = {t: dict(zip(frozen, score_settings(clean[t], list(frozen.values()), sizes[t]["spike_step"],
                                                      seeds[t]["report"]), strict=True)) for t in sizes}
     shown = [0, 1] + [j for j in feasible[:10] if j > 1]
-    summary = dict(experiment=NAME, size=size, sizes=sizes, seeds=seeds, scale=scale, picks=picks, before=BEFORE,
+    summary = dict(experiment=NAME, size=size, sizes=sizes, seeds=seeds, scale=scale, planned=planned_runs(size),
+                   picks=picks, before=BEFORE,
                    library_defaults=library_defaults(), rule_choice=settings[chosen],
                    rule_matches_library=settings[chosen] == library_defaults(), feasible=len(feasible),
                    candidates=len(settings),
@@ -477,6 +491,8 @@ def report(summary: Mapping) -> str:
                                    + (" (held out: chooses nothing, report seeds only)" if sizes[t].get("heldout")
                                       else "") for t in sizes) + ".", "", "Model scale:", ""]
     lines += [_scale_line(t, summary["scale"][t]) for t in sizes] + [""]
+    lines += ["Runs: " + "; ".join(f"{t}: {p['clean']} clean + {p['real']} real configs x {p['steps']} steps"
+                                   for t, p in summary["planned"].items()) + ".", ""]
     head = ["setting", "rule score"] + [f"{t}: {k}" for t in choosing for k in (
         "calm back-offs/run", "high-LR back-offs/run", "10x", "100x", "1000x")]
     rows = []
