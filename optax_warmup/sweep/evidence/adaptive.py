@@ -509,7 +509,8 @@ def report(summary: Mapping) -> str:
               f"fraction of steps {SCORED[0]}-{SCORED[1] - 1} at which a gradient spike of that size would be "
               f"flagged. The rule: calm back-offs <= {CALM_FLAGS:g} per run on every task, then the best detection "
               f"averaged over the tasks and the three sizes ({summary['feasible']} settings qualify; listed: the "
-              "settings before and now, then the best ten that qualify, less those two).", "", C.markdown_table(head, rows), ""]
+              "settings before and now, then the best ten that qualify, less those two).", "",
+              C.markdown_table(head, rows), ""]
     match = summary["rule_matches_library"]
     lines += [f"Rule's choice on the choose seeds: {_setting_label(summary['rule_choice'])}. The library's defaults "
               + ("are this setting." if match else "are DIFFERENT (the library's defaults were not changed; both are "
