@@ -127,21 +127,31 @@ def heatmap(cells: np.ndarray, rows: Sequence[str], cols: Sequence[str], path: s
 
 def adaptive_factor(result: SweepResult, picks: Mapping, too_short, path: str) -> str:
     """Top: training loss at the high LR for no warmup, the too-short linear warmup, the best linear warmup and
-    the too-short adaptive warmup (mean of seeds, min-max band; back-offs marked). Bottom: the factor the adaptive
-    warmup applied at each step, one line per seed, and the fixed warmup of the same length."""
+    the too-short adaptive warmup (mean of seeds of 5-step trailing means from step 0, band = 95% t-interval of the
+    mean; back-offs marked; the adaptive line dashed with markers, as it may lie on the linear one). Bottom: the
+    factor the adaptive warmup applied at each step, one line per seed, and the fixed warmup of the same length."""
     plt = pyplot()
     high = picks["high_lr"]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 5.0), dpi=DPI, sharex=True,
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 5.2), dpi=DPI, sharex=True,
                                       gridspec_kw=dict(height_ratios=[3, 2]))
-    lines = [("no warmup", dict(warmup_method="none")),
-             (f"linear {too_short:g}", dict(warmup_method="linear", warmup_steps=too_short)),
-             (f"linear {picks['best_warmup']} (best)", dict(warmup_method="linear", warmup_steps=picks["best_warmup"])),
-             (f"adaptive {too_short:g}", dict(warmup_method="adaptive", warmup_steps=too_short))]
+    lines = [("no warmup", dict(warmup_method="none"), dict(ls="-")),
+             (f"linear {too_short:g}", dict(warmup_method="linear", warmup_steps=too_short), dict(ls="-", lw=2.2)),
+             (f"linear {picks['best_warmup']} (best on choose seeds)",
+              dict(warmup_method="linear", warmup_steps=picks["best_warmup"]), dict(ls="-.")),
+             (f"adaptive {too_short:g}", dict(warmup_method="adaptive", warmup_steps=too_short),
+              dict(ls="--", marker="o", ms=3, markevery=10))]
     colors = _colors(len(lines))
-    for color, (label, fixed) in zip(colors, lines, strict=True):
-        idx = members(result, peak_value=high, spike_factor=1.0, **fixed)
-        _band(top, result.curves["loss"][idx], color, label, smooth=5)
-    adaptive = members(result, peak_value=high, warmup_method="adaptive", warmup_steps=too_short)
+    calm = dict(spike_factor=1.0, protection="none", skip_spikes=False, peak_value=high)
+    n = 0
+    for color, (label, fixed, style) in zip(colors, lines, strict=True):
+        idx = members(result, **calm, **fixed)
+        n = len(idx)
+        style = dict(style)
+        mean, lo, hi = curve_band(result.curves["loss"][idx], 5)
+        top.plot(np.arange(len(mean)), mean, color=color, label=label, lw=style.pop("lw", 1.3), **style)
+        if len(idx) > 1:
+            top.fill_between(np.arange(len(mean)), lo, hi, color=color, alpha=0.15, lw=0)
+    adaptive = members(result, warmup_method="adaptive", warmup_steps=too_short, **calm)
     factor, spikes = (result.curves[k][adaptive] for k in ("factor", "num_spikes"))
     labelled = False
     for k in range(len(adaptive)):
@@ -154,13 +164,14 @@ def adaptive_factor(result: SweepResult, picks: Mapping, too_short, path: str) -
     bottom.plot(t, np.minimum(t / max(w, 1), 1.0), color=colors[1], ls="--", lw=1, label=f"linear {too_short:g}")
     base = result.task.get("baseline_loss")
     if base is not None:
-        top.axhline(base, color="gray", ls="--", lw=0.8)
+        top.axhline(base, color="gray", ls="--", lw=0.8, label="baseline loss")
     with quiet_nan():
         lo = np.nanmin(curve_band(result.curves["loss"][adaptive], 5)[0])
     top.set_ylim(max(0.0, lo - 0.3) if base is None else min(lo - 0.2, base - 0.5), (base or lo) + 1.5)
-    top.set(ylabel="train loss (5-step mean)",
-            title=f"{result.task.get('name')}: peak LR {high:g}, warmup {too_short:g} of the run")
-    top.title.set_fontsize(9)
+    top.set(ylabel="train loss (5-step trailing mean)",
+            title=f"{result.task.get('name')}: peak LR {high:g}, warmup {too_short:g} of the run; mean of {n} seeds, "
+                  "band = 95% t-interval of the mean")
+    top.title.set_fontsize(8)
     bottom.set(xlabel="step", ylabel="warmup factor")
     bottom.set_xlim(0, min(result.completed_steps, max(60, 6 * w)))
     for ax in (top, bottom):
@@ -169,55 +180,89 @@ def adaptive_factor(result: SweepResult, picks: Mapping, too_short, path: str) -
     return save(fig, path)
 
 
-def spike_runs(result: SweepResult, lr: float, step: int, path: str) -> str:
-    """Training loss around an injected gradient spike, mean of seeds with bands."""
+_STYLES = [dict(ls="-"), dict(ls="--"), dict(ls="-."), dict(ls=":", lw=2.0), dict(ls="-", marker="s", ms=3),
+           dict(ls="--", marker="^", ms=3), dict(ls="-.", marker="o", ms=3)]
+
+
+def spike_runs(panels: Sequence[tuple[str, SweepResult, float, int, Sequence[tuple[str, dict]]]], factor: float,
+               warmup: float, path: str) -> str:
+    """One panel per task ``(name, result, lr, spike step, [(label, fixed values), ...])``: training loss from 30
+    steps before an injected gradient spike to the end, for the run without the spike and for each protection
+    with it (mean of seeds of 5-step trailing means from step 0, band = 95% t-interval of the mean). The tasks'
+    losses differ in scale, so each panel has its own y-axis."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 3.4), dpi=DPI)
-    lines = [("linear 0.1, no spike", dict(warmup_method="linear", spike_factor=1.0)),
-             ("linear 0.1, spike", dict(warmup_method="linear", spike_factor=1000.0)),
-             ("adaptive 0.1, spike", dict(warmup_method="adaptive", skip_spikes=False, spike_factor=1000.0)),
-             ("adaptive 0.1 + skip_spikes, spike", dict(warmup_method="adaptive", skip_spikes=True,
-                                                        spike_factor=1000.0))]
-    for color, (label, fixed) in zip(_colors(len(lines)), lines, strict=True):
-        idx = members(result, peak_value=lr, warmup_steps=0.1, **fixed)
-        _band(ax, result.curves["loss"][idx], color, label, smooth=5)
-    ax.axvline(step, color="k", ls=":", lw=1, label=f"1000x gradient at step {step}")
-    ax.set_xlim(max(0, step - 40), result.completed_steps)
-    with quiet_nan():
-        window = result.curves["loss"][:, max(0, step - 40):]
-        ax.set_ylim(np.nanpercentile(window, 1) - 0.05, np.nanpercentile(window, 99.5) + 0.1)
-    ax.set(xlabel="step", ylabel="train loss (5-step mean)", title=f"{result.task.get('name')}: peak LR {lr:g}")
-    ax.title.set_fontsize(9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    return save(fig, path)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 3.8), dpi=DPI, squeeze=False)
+    labels = ["no protection, no spike"] + [f"{label}, spike" for label, _ in panels[0][4]]
+    color_of = dict(zip(labels, _colors(len(labels)), strict=True))
+    for ax, (name, result, lr, step, lines) in zip(axes[0], panels, strict=True):
+        x0 = max(0, step - 30)
+        shown = []
+        n = 0
+        entries = [("no protection, no spike", dict(lines[0][1], spike_factor=1.0))]
+        entries += [(f"{label}, spike", dict(fixed, spike_factor=factor)) for label, fixed in lines]
+        for k, (label, fixed) in enumerate(entries):
+            idx = members(result, peak_value=lr, warmup_steps=warmup, **fixed)
+            if not idx:
+                continue
+            n = len(idx)
+            style = dict(_STYLES[k % len(_STYLES)], markevery=max(1, (result.completed_steps - x0) // 12))
+            if "marker" not in style:
+                style.pop("markevery")
+            lw = style.pop("lw", 1.3)
+            mean, lo, hi = curve_band(result.curves["loss"][idx], 5)
+            x = np.arange(len(mean))
+            keep = x >= x0
+            ax.plot(x[keep], mean[keep], color=color_of[label], lw=lw, label=label, **style)
+            if len(idx) > 1:
+                ax.fill_between(x[keep], lo[keep], hi[keep], color=color_of[label], alpha=0.12, lw=0)
+            shown.append(mean[keep])
+        ax.axvline(step, color="k", ls=":", lw=1, label=f"{factor:g}x gradient at step {step}")
+        ax.set_xlim(x0, result.completed_steps)
+        with quiet_nan():
+            values = np.concatenate(shown) if shown else np.array([np.nan])
+            lo_y, hi_y = np.nanmin(values), np.nanpercentile(values, 99)
+        if np.isfinite(lo_y) and np.isfinite(hi_y):
+            pad = 0.08 * max(hi_y - lo_y, 1e-3)
+            ax.set_ylim(lo_y - pad, hi_y + pad)
+        ax.set(xlabel="step", ylabel="train loss (5-step trailing mean)",
+               title=f"{name}: peak LR {lr:g}, mean of {n} seeds, band = 95% t-interval")
+        ax.title.set_fontsize(8)
+        ax.grid(alpha=0.3)
+    handles, names = axes[0][0].get_legend_handles_labels()
+    ncol = min(4, 2 * len(panels))
+    fig.legend(handles, names, loc="lower center", ncol=ncol, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.045 * (1 + -(-len(handles) // ncol)), 1, 1))
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
-def detection(clean: Mapping[str, SweepResult], rules: Mapping[str, Mapping[str, np.ndarray]],
+def detection(clean: Mapping[str, tuple[SweepResult, Sequence[int]]], rules: Mapping[str, Mapping[str, np.ndarray]],
               replay: Callable, factor: float, path: str) -> str:
-    """Per task: the smallest gradient spike the spike test flags at each step (median over the clean runs,
-    10-90% band), for each rule."""
+    """Per task: the smallest gradient spike the spike test flags at each step over the given runs (the report
+    seeds' clean runs): median over runs and the 10-90% band of runs (a spread of runs, not an interval of a
+    mean), for each rule; the panels share their y-axis."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(clean), figsize=(4.3 * len(clean), 3.3), dpi=DPI, squeeze=False)
-    for ax, (task, result) in zip(axes[0], clean.items(), strict=True):
-        ok = [i for i in range(len(result)) if result.diverged_step[i] < 0]
-        for color, (label, fields) in zip(_colors(len(rules)), rules.items(), strict=True):
+    fig, axes = plt.subplots(1, len(clean), figsize=(4.3 * len(clean), 3.4), dpi=DPI, squeeze=False, sharey=True)
+    styles = [dict(ls="-"), dict(ls="--"), dict(ls="-.", marker="o", ms=3, markevery=15)]
+    for ax, (task, (result, ok)) in zip(axes[0], clean.items(), strict=True):
+        for k, (color, (label, fields)) in enumerate(zip(_colors(len(rules)), rules.items(), strict=True)):
             thr = replay(result.curves["grad_norm"][ok], result.curves["loss"][ok], fields)["threshold"][0]
             thr = np.where(np.isfinite(thr), thr, np.nan)
             with quiet_nan():
                 med, lo, hi = (np.nanpercentile(thr, q, axis=0) for q in (50, 10, 90))
             x = np.arange(len(med))
-            ax.plot(x, med, color=color, lw=1.3, label=f"{label}: median")
-            ax.fill_between(x, lo, hi, color=color, alpha=0.18, lw=0, label=f"{label}: 10-90%")
+            ax.plot(x, med, color=color, lw=1.3, label=f"{label}: median", **styles[k % len(styles)])
+            ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0, label=f"{label}: 10-90% of runs")
         ax.axhline(factor, color="k", ls=":", lw=1, label=f"{factor:g}x")
         ax.set_yscale("log")
         ax.set(xlabel="step", ylabel="smallest spike flagged (x gradient)",
-               title=f"{task}: {len(ok)} clean runs")
+               title=f"{task}: {len(ok)} clean runs, report seeds")
         ax.title.set_fontsize(9)
         ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=7, frameon=False)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     fig.savefig(path)
     plt.close(fig)
     return path
