@@ -194,3 +194,28 @@ def test_the_report_and_figures(adaptive_run):
     again = adaptive.replot(out)
     assert again["rule_choice"] == summary["rule_choice"]
     assert open(os.path.join(out, "report.md")).read() == text
+
+
+@needs_digits
+def test_the_qk_control_is_lr_sensitivity_by_hand(adaptive_run):
+    """The control's arithmetic on two clean grids (here the tiny digits grid, given as both architectures:
+    every difference is then exactly 0 and the table is the same sensitivity twice)."""
+    summary, out = adaptive_run
+    clean = sweep.load(os.path.join(out, "clean_digits", "results.json"))
+    size = adaptive.SIZES["tiny"]["digits"]
+    _, report = C.seeds(size)
+    q = adaptive.qk_control(clean, clean, size, report)
+    learnt = np.where(np.isfinite(clean.final_loss), clean.final_loss, clean.initial_loss)
+    for m, w in adaptive.CLEAN:
+        label = adaptive._clean_label(m, w)
+        per_seed = []
+        for seed in report:
+            idx = [C.members(clean, seed=seed, peak_value=lr, warmup_method=m, warmup_steps=w)[0]
+                   for lr in size["lrs"]]
+            capped = [min(learnt[i], clean.initial_loss[i]) for i in idx]
+            per_seed.append(np.mean(capped) - np.min(capped))
+        for arch in ("with", "without"):
+            np.testing.assert_allclose(q["table"][f"{label}, {arch} QK-LayerNorm"]["sensitivity"]["per_seed"],
+                                       per_seed, rtol=1e-9)
+    same = [r for r in q["comparisons"] if "without - with" in r["comparison"]]
+    assert len(same) == 2 * len(adaptive.CLEAN) and all(r["difference"] == 0.0 for r in same)

@@ -244,6 +244,14 @@ def at_seeds(result: SweepResult, values: ArrayLike, seed_list: Sequence[int], *
     return np.asarray(out, np.float64)
 
 
+def lr_sensitivity(losses: ArrayLike, initial: ArrayLike) -> np.ndarray:
+    """Wortsman et al.'s LR sensitivity per seed from ``[lr, seed]`` final losses: the mean over the LR grid of
+    ``min(L, L_init)`` minus the best ``L`` (a diverged run, NaN, counts as ``L_init``)."""
+    losses, initial = np.asarray(losses, np.float64), np.asarray(initial, np.float64)
+    capped = np.minimum(np.where(np.isfinite(losses), losses, initial), initial)
+    return capped.mean(0) - capped.min(0)
+
+
 def learnt(result: SweepResult) -> np.ndarray:
     """Final evaluation loss per config, a diverged run counted as its loss before training."""
     final = np.asarray(result.final_loss, np.float64)

@@ -369,7 +369,42 @@ def run(size: str = "full", out: str = "runs/evidence/adaptive", figures: str | 
                    evaluation=evaluation,
                    real={t: _real_summary(real[t], picks[t], sizes[t], seeds[t]["report"]) for t in real},
                    machine=C.machine())
+    if "bytelm" in clean and "bytelm_no_qk" in clean and sizes["bytelm"]["lrs"] == sizes["bytelm_no_qk"]["lrs"]:
+        summary["qk_control"] = qk_control(clean["bytelm"], clean["bytelm_no_qk"], sizes["bytelm"],
+                                           seeds["bytelm_no_qk"]["report"])
     return C.finish(outputs, summary, clock, lambda read: draw(outputs, read, clean, real))
+
+
+def qk_control(with_qk: sweep.SweepResult, without_qk: sweep.SweepResult, size: Mapping,
+               report_seeds: Sequence[int]) -> dict:
+    """Wortsman et al.'s control, from the clean runs: the byte LM with and without QK-LayerNorm, per fixed
+    warmup, on the report seeds (the same batches): LR sensitivity and the loss at the highest LR, each
+    architecture's own numbers, the difference it makes (without minus with) and what the longest warmup gains
+    over none in each (Holm across the table)."""
+    lrs = size["lrs"]
+    per: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    for arch, res in (("with", with_qk), ("without", without_qk)):
+        learnt, init = C.learnt(res), np.asarray(res.initial_loss, np.float64)
+        for m, w in CLEAN:
+            fixed = dict(warmup_method=m, warmup_steps=w)
+            final = np.array([C.at_seeds(res, learnt, report_seeds, peak_value=lr, **fixed) for lr in lrs])
+            initial = np.array([C.at_seeds(res, init, report_seeds, peak_value=lr, **fixed) for lr in lrs])
+            per[(arch, _clean_label(m, w))] = dict(sensitivity=C.lr_sensitivity(final, initial), top=final[-1])
+    labels = [_clean_label(m, w) for m, w in CLEAN]
+    table = {f"{label}, {arch} QK-LayerNorm": {k: C.describe(v) for k, v in per[(arch, label)].items()}
+             for label in labels for arch in ("with", "without")}
+    rows = [dict(comparison=f"{label}: without - with QK-LayerNorm", measure=k,
+                 **C.compare(per[("without", label)][k], per[("with", label)][k]))
+            for label in labels for k in ("sensitivity", "top")]
+    longest = labels[-1]
+    rows += [dict(comparison=f"{longest} - none, {arch} QK-LayerNorm", measure=k,
+                  **C.compare(per[(arch, longest)][k], per[(arch, "none")][k]))
+             for arch in ("with", "without") for k in ("sensitivity", "top")]
+    return dict(high_lr=lrs[-1], table=table, comparisons=C.correct(rows))
+
+
+def _clean_label(m: str, w: Any) -> str:
+    return "none" if m == "none" else f"{m} {w:.0%}" if isinstance(w, float) and w < 1 else f"{m} {w}"
 
 
 def draw(outputs: C.Outputs, summary: Mapping, clean: Mapping[str, sweep.SweepResult],
@@ -562,5 +597,15 @@ def report(summary: Mapping) -> str:
         lines += [f"- {k}: {C.fmt_diff(v)}" for k, v in real["protection_vs_none"].items()] + [""]
     lines.append("Figures: " + ", ".join(figure_names(summary)) + ".")
     lines.append("")
+    if "qk_control" in summary:
+        q = summary["qk_control"]
+        lines += ["### Control: the byte LM with and without QK-LayerNorm (clean runs, report seeds)", "",
+                  C.markdown_table(["warmup, architecture", "LR sensitivity", f"loss at LR {q['high_lr']:g}"],
+                                   [[k, C.fmt(v["sensitivity"]), C.fmt(v["top"])] for k, v in q["table"].items()]),
+                  "", f"Paired; {C.STATS_NOTE}:", "",
+                  C.markdown_table(["comparison", "measure", "difference"],
+                                   [[r["comparison"], "LR sensitivity" if r["measure"] == "sensitivity"
+                                     else f"loss at LR {q['high_lr']:g}", C.fmt_diff(r)]
+                                    for r in q["comparisons"]]), ""]
     lines.append(C.timing_line(summary))
     return "\n".join(lines) + "\n"

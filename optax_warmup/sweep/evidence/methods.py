@@ -100,13 +100,6 @@ def _fixed(label: str, b2: float) -> dict:
     return dict(warmup_method=m, warmup_steps=w, b2=b2)
 
 
-def sensitivity(losses: np.ndarray, initial: np.ndarray) -> np.ndarray:
-    """Wortsman et al.'s LR sensitivity per seed from ``[lr, seed]`` final losses: the mean over the LR grid of
-    ``min(L, L_init)`` minus the best ``L`` (a diverged run, NaN, counts as ``L_init``)."""
-    capped = np.minimum(np.where(np.isfinite(losses), losses, initial), initial)
-    return capped.mean(0) - capped.min(0)
-
-
 def per_seed_metrics(result: sweep.SweepResult, size: dict) -> dict[tuple[str, float], dict[str, Any]]:
     """Per setting: the best peak LR chosen on the choose seeds (lowest mean final loss, a diverged run counted as
     its loss before training), and arrays over the report seeds: LR sensitivity, the loss at that LR, the loss at
@@ -131,7 +124,7 @@ def per_seed_metrics(result: sweep.SweepResult, size: dict) -> dict[tuple[str, f
                     if spikes is not None and m == "adaptive" else None)
         out[(label, b2)] = dict(
             best_lr=best_lr, final=final, best=final[lrs.index(best_lr)], top=final[lrs.index(size["high_lr"])],
-            sensitivity=sensitivity(final, initial), top_jump=C.at_seeds(result, jump, report, **top),
+            sensitivity=C.lr_sensitivity(final, initial), top_jump=C.at_seeds(result, jump, report, **top),
             top_gnorm=C.at_seeds(result, gnorm, report, **top), backoffs=backoffs,
             diverged=int(np.sum(~np.isfinite(raw))), runs=int(raw.size))
     return out
