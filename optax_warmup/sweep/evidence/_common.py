@@ -135,22 +135,21 @@ STATS_NOTE = ("mean difference [95% paired t-interval], Cohen's d_z, Holm-correc
 
 
 def scale(task, steps: int) -> dict:
-    """The size of one experiment's model and run: parameters, steps, examples or tokens seen."""
-    import inspect
-
+    """The size of one experiment's model and run: parameters, steps, examples seen (steps x batch) and, for a
+    language model, tokens (steps x batch x context)."""
     import jax
 
-    by_seed = list(inspect.signature(task.init).parameters) == ["seed"]
-    params = task.init(0 if by_seed else jax.random.PRNGKey(0))
-    params = params[0] if getattr(task, "model_state", False) else params
+    params = task.init(0) if task.host_init else task.init(jax.random.key(0))
+    params = params[0] if task.model_state else params
     n = int(sum(np.size(x) for x in jax.tree.leaves(params)))
-    info = task.info if isinstance(getattr(task, "info", None), Mapping) else {}
-    model = info.get("model", {})
-    batch = info.get("batch_size", model.get("batch_size"))
-    context = model.get("context")
+    info = task.info or {}
+    batch = info.get("batch_size")
+    context = (info.get("model") or {}).get("context")
     out = dict(parameters=n, steps=int(steps), batch_size=batch)
     if batch is not None:
-        out["tokens" if context else "examples"] = int(steps * batch * (context or 1))
+        out["examples"] = int(steps * batch)
+        if context is not None:
+            out.update(context=context, tokens=int(steps * batch * context))
     return out
 
 
@@ -160,9 +159,9 @@ def scale_line(s: Mapping) -> str:
         return f"{x / 1e6:.2f}M" if x >= 1e6 else f"{x / 1e3:.1f}k" if x >= 1e3 else str(x)
 
     parts = [f"{k(s['parameters'])} parameters", f"{s['steps']:,} steps"]
-    for what in ("tokens", "examples"):
-        if what in s:
-            parts.append(f"{k(s[what])} {what} seen (batch {s['batch_size']})")
+    what = "tokens" if "tokens" in s else "examples" if "examples" in s else None
+    if what:
+        parts.append(f"{k(s[what])} {what} seen (batch {s['batch_size']})")
     return ", ".join(parts)
 
 

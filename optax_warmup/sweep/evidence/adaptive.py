@@ -298,21 +298,6 @@ def planned_runs(size: str) -> dict[str, dict[str, int]]:
     return out
 
 
-def model_scale(task: sweep.Task, steps: int) -> dict:
-    """Parameters, steps and examples (tokens for the byte LM: steps x batch x context) of a task."""
-    params = task.init(0) if task.host_init else task.init(jax.random.key(0))
-    n = int(sum(np.size(x) for x in jax.tree.leaves(params)))
-    info = task.info or {}
-    batch = info.get("batch_size")
-    context = (info.get("model") or {}).get("context")
-    out = dict(parameters=n, steps=steps, batch_size=batch)
-    if batch is not None:
-        out["examples"] = steps * batch
-    if context is not None and batch is not None:
-        out.update(context=context, tokens=steps * batch * context)
-    return out
-
-
 def _save(result: sweep.SweepResult, directory: str) -> None:
     """``results.json`` and ``table.txt`` (not the sweep's own figures: hundreds of configs, megabytes each)."""
     os.makedirs(directory, exist_ok=True)
@@ -331,7 +316,7 @@ def run(size: str = "full", out: str = "runs/evidence/adaptive", figures: str | 
         task = _task(s, task_name)
         choose_seeds, report_seeds = C.seeds(s)
         seeds[task_name] = dict(choose=choose_seeds, report=report_seeds)
-        scale[task_name] = model_scale(task, s["steps"])
+        scale[task_name] = C.scale(task, s["steps"])
         grid_seeds = report_seeds if s.get("heldout") else C.all_seeds(s)
         clean[task_name] = sweep.run(task, warmup_methods(s["steps"]), s["steps"], _clean_grid(s, grid_seeds),
                                      eval_every=s["steps"], progress=progress)

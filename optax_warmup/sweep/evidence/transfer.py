@@ -29,7 +29,6 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import jax
 import numpy as np
 import optax
 
@@ -146,10 +145,6 @@ def lr_sensitivity(result: sweep.SweepResult, lrs: list[float], seed_list: list[
     return capped.mean(0) - capped.min(0)
 
 
-def param_count(task) -> int:
-    return int(sum(np.size(x) for x in jax.tree.leaves(task.init(0))))
-
-
 def _describe_all(m: Mapping[str, np.ndarray], per: Mapping[str, np.ndarray], fill: np.ndarray) -> dict:
     """``describe`` of every metric; the prose loss of a diverged run is its loss before training."""
     return {k: C.describe(per[k], fill=fill if k == "prose" else None) for k in m}
@@ -218,11 +213,9 @@ def run(size: str = "full", out: str = "runs/evidence/transfer", figures: str | 
     clock.sample()
     choose, report_seeds = C.seeds(s)
     info = task.info
-    scale = dict(parameters=param_count(task), d_model=info["model"]["d_model"], n_layers=n_layers,
-                 n_heads=info["model"]["n_heads"], context=info["model"]["context"], batch_size=info["batch_size"],
-                 steps=s["steps"], tokens=s["steps"] * info["batch_size"] * info["model"]["context"],
-                 eval_every=s["eval_every"], runs=len(result), settings=len(SETTINGS), lrs=len(s["lrs"]),
-                 choose_seeds=choose, report_seeds=report_seeds)
+    scale = dict(C.scale(task, s["steps"]), d_model=info["model"]["d_model"], n_layers=n_layers,
+                 n_heads=info["model"]["n_heads"], eval_every=s["eval_every"], runs=len(result),
+                 settings=len(SETTINGS), lrs=len(s["lrs"]), choose_seeds=choose, report_seeds=report_seeds)
     summary = dict(experiment=NAME, size=size, settings=s, scale=scale, pretrain=info["pretrain"],
                    pretrained=dict(prose_loss=float(result.eval["loss"][0, 0]),
                                    code_loss=float(result.eval["code_loss"][0, 0]),
