@@ -210,3 +210,13 @@ def test_a_spike_transform_composes_with_the_sweep_factory():
     tx = adaptive.with_spike(lambda hp: optax.sgd(1.0))({"spike_step": 0, "spike_factor": 3.0})
     u, _ = tx.update(jnp.ones(1), tx.init(jnp.zeros(1)))
     assert float(u[0]) == -3.0
+
+
+def test_the_evidence_page_shows_every_evidence_image_and_only_existing_ones():
+    """No image in docs/img/evidence that the page does not show (stale figures), none shown that is missing."""
+    import re
+
+    root = os.path.join(os.path.dirname(__file__), "..", "docs")
+    shown = set(re.findall(r"\(img/evidence/([\w.-]+\.png)\)", open(os.path.join(root, "evidence.md")).read()))
+    on_disk = set(os.listdir(os.path.join(root, "img", "evidence")))
+    assert shown == on_disk, dict(not_shown=sorted(on_disk - shown), missing=sorted(shown - on_disk))

@@ -10,9 +10,9 @@ Held out: seeds ``0 .. choose_seeds - 1`` choose (each setting's best peak LR, t
 reported number comes from the next ``report_seeds`` fresh seeds. Paired comparisons (same seed = same
 initialisation and batches) are Student-t over the report seeds, with Holm's correction across each table.
 
-The long run: digits for 20,000 steps at ``b2 = 0.999``, where the untuned warmup (2,000 steps) is a tenth of the
-run, against fixed warmups of 2.5 / 25 / 50% and none, at the peak LR the 300-step digits runs chose on their
-choose seeds.
+The long runs, where the untuned warmup is a tenth of the run: digits for 20,000 steps at ``b2 = 0.999`` (2,000
+steps), and the byte LM for 2,000 steps at ``b2 = 0.99`` (200 steps), each against fixed warmups of 2.5 / 25 / 50%
+and none, at the peak LR the short runs of the same task chose for the 10% warmup on their choose seeds.
 """
 
 from __future__ import annotations
@@ -56,8 +56,10 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "bytelm": dict(task=dict(d_model=32, valid_windows=128), steps=200, lrs=BYTELM_LRS, high_lr=1e-1,
                        choose_seeds=5, report_seeds=10, settings=_names(_NOT_ON_BYTELM)),
         "digits": dict(task=dict(), steps=300, lrs=DIGITS_LRS, high_lr=1e-1, choose_seeds=5, report_seeds=10),
-        "long": dict(task=dict(), steps=20_000, b2=0.999, choose_seeds=5, report_seeds=10, lr_from="digits",
-                     eval_every=500),
+        "long": dict(builder="digits", task=dict(), steps=20_000, b2=0.999, choose_seeds=5, report_seeds=10,
+                     lr_from="digits", eval_every=500),
+        "long_bytelm": dict(builder="bytelm", task=dict(d_model=32, valid_windows=128), steps=2_000, b2=0.99,
+                            choose_seeds=5, report_seeds=10, lr_from="bytelm", eval_every=100),
     },
     "quick": {
         "bytelm": dict(task=dict(d_model=32, valid_windows=128), steps=150, lrs=[1e-3, 4e-3, 3e-2, 1e-1],
@@ -67,15 +69,15 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
                                  "untuned @ 0.98"]),
         "digits": dict(task=dict(), steps=200, lrs=[1e-3, 4e-3, 1.6e-2, 1e-1, 3e-1], high_lr=1e-1, choose_seeds=2,
                        report_seeds=3),
-        "long": dict(task=dict(), steps=2_000, b2=0.99, choose_seeds=2, report_seeds=3, lr_from="digits",
-                     eval_every=200),
+        "long": dict(builder="digits", task=dict(), steps=2_000, b2=0.99, choose_seeds=2, report_seeds=3,
+                     lr_from="digits", eval_every=200),
     },
     "tiny": {  # four methods and a short "long" run: a smoke test of seconds
         "digits": dict(task=dict(hidden=(16,)), steps=20, lrs=[1e-2, 1e-1], high_lr=1e-1, choose_seeds=1,
                        report_seeds=3, settings=["none @ 0.95", "linear 10% @ 0.95", "untuned @ 0.95",
                                                  "adaptive 10% @ 0.95"]),
-        "long": dict(task=dict(hidden=(16,)), steps=60, b2=0.8, choose_seeds=1, report_seeds=3, lr_from="digits",
-                     eval_every=20),
+        "long": dict(builder="digits", task=dict(hidden=(16,)), steps=60, b2=0.8, choose_seeds=1, report_seeds=3,
+                     lr_from="digits", eval_every=20),
     },
 }
 
@@ -183,19 +185,17 @@ def long_grid(size: dict, lr: float) -> list[dict]:
 
 
 def summarize_long(result: sweep.SweepResult, size: dict, lr: float) -> dict:
-    """The long run: final validation loss and the mean training loss of the last 5% of the steps, on the report
+    """A long run: the final validation loss and the lowest one over the run (its evaluations), on the report
     seeds; the best fixed warmup chosen on the choose seeds; untuned and every warmup against it and against none."""
     choose, report = C.seeds(size)
     learnt = C.learnt(result)
-    loss = result.curves["loss"]
-    tail = max(1, loss.shape[1] // 20)
     with C.quiet_nan():
-        train_tail = np.nanmean(loss[:, -tail:], 1)
+        lowest = np.where(np.isfinite(result.final_loss), np.nanmin(result.eval["loss"], 1), learnt)
     per = {label: dict(warmup_method=m, warmup_steps=w) for label, m, w in LONG}
     fixed = [label for label in per if label.startswith("linear")]
     ref = min(fixed, key=lambda label: float(np.mean(C.at_seeds(result, learnt, choose, **per[label]))))
     table = {label: dict(final=C.describe(C.at_seeds(result, learnt, report, **f)),
-                         train_tail=C.describe(C.at_seeds(result, train_tail, report, **f)))
+                         lowest=C.describe(C.at_seeds(result, lowest, report, **f)))
              for label, f in per.items()}
     rows, done = [], set()
     for label, f in per.items():
@@ -203,12 +203,22 @@ def summarize_long(result: sweep.SweepResult, size: dict, lr: float) -> dict:
             if label == other or frozenset((label, other)) in done:
                 continue
             done.add(frozenset((label, other)))
-            for k, values in (("final", learnt), ("train_tail", train_tail)):
+            for k, values in (("final", learnt), ("lowest", lowest)):
                 rows.append(dict(comparison=f"{label} - {other}", measure=k,
                                  **C.compare(C.at_seeds(result, values, report, **f),
                                              C.at_seeds(result, values, report, **per[other]))))
     return dict(peak_value=lr, b2=size["b2"], untuned_steps=2 / (1 - size["b2"]), best_fixed=ref, table=table,
-                comparisons=C.correct(rows), tail_steps=tail)
+                comparisons=C.correct(rows), builder=size["builder"])
+
+
+def run_long(s: Mapping, short: Mapping, out_dir: str, progress: bool = True):
+    """One long run, at the peak LR the short runs of ``lr_from`` chose for the 10% warmup on their choose seeds:
+    its result, summary and scale."""
+    lr = short["table"][_key("linear 10%", 0.95)]["best_lr"]
+    task = BUILTIN[s["builder"]](**s["task"])
+    result = sweep.run(task, warmup_methods(s["steps"], b2=s["b2"]), s["steps"], long_grid(s, lr),
+                       eval_every=s["eval_every"], progress=progress, out_dir=out_dir)
+    return result, summarize_long(result, s, lr), C.scale(task, s["steps"])
 
 
 def run(size: str = "full", out: str = "runs/evidence/methods", figures: str | None = None,
@@ -218,7 +228,7 @@ def run(size: str = "full", out: str = "runs/evidence/methods", figures: str | N
     sizes = SIZES[size]
     results, summaries, scale = {}, {}, {}
     for task_name, s in sizes.items():
-        if task_name == "long":
+        if task_name.startswith("long"):
             continue
         task = BUILTIN[task_name](**s["task"])
         results[task_name] = sweep.run(task, warmup_methods(s["steps"]), s["steps"], _grid(s),
@@ -227,18 +237,13 @@ def run(size: str = "full", out: str = "runs/evidence/methods", figures: str | N
         clock.sample()
         summaries[task_name] = summarize(results[task_name], s)
         scale[task_name] = C.scale(task, s["steps"])
-    if "long" in sizes:
-        s = sizes["long"]
-        source = summaries[s["lr_from"]]["table"]
-        lr = source[_key("linear 10%", 0.95)]["best_lr"]  # chosen on the digits runs' choose seeds
-        task = BUILTIN["digits"](**s["task"])
-        results["long"] = sweep.run(task, warmup_methods(s["steps"], b2=s["b2"]), s["steps"], long_grid(s, lr),
-                                    eval_every=s["eval_every"], progress=progress, out_dir=outputs.path("long"))
-        clock.sample()
-        summaries["long"] = summarize_long(results["long"], s, lr)
-        scale["long"] = C.scale(task, s["steps"])
+    for task_name, s in sizes.items():
+        if task_name.startswith("long"):
+            results[task_name], summaries[task_name], scale[task_name] = run_long(
+                s, summaries[s["lr_from"]], outputs.path(task_name), progress)
+            clock.sample()
     summary = dict(experiment=NAME, size=size, sizes=sizes, settings={t: settings_of(s) for t, s in sizes.items()
-                                                                      if t != "long"},
+                                                                      if not t.startswith("long")},
                    tasks=summaries, scale=scale, machine=C.machine())
     return C.finish(outputs, summary, clock, lambda read: draw(outputs, read, results))
 
@@ -247,8 +252,8 @@ def draw(outputs: C.Outputs, summary: Mapping, results: Mapping[str, sweep.Sweep
     """The report and the figures, from the summary and the sweeps' results (``replot`` reads them back)."""
     outputs.text("report.md", report(summary))
     for task_name, s in summary["sizes"].items():
-        if task_name == "long":
-            _long_figure(outputs, results["long"], s, summary["tasks"]["long"])
+        if task_name.startswith("long"):
+            _long_figure(outputs, task_name, results[task_name], s, summary["tasks"][task_name])
         else:
             _figures(outputs, task_name, results[task_name], s)
 
@@ -289,12 +294,12 @@ def _figures(outputs: C.Outputs, task_name: str, result: sweep.SweepResult, s: d
         seeds=report_seeds, ylabel="train loss (trailing 5-step mean)", share_y=True))
 
 
-def _long_figure(outputs: C.Outputs, result: sweep.SweepResult, s: Mapping, t: Mapping) -> None:
+def _long_figure(outputs: C.Outputs, name: str, result: sweep.SweepResult, s: Mapping, t: Mapping) -> None:
     _, report_seeds = C.seeds(s)
     lines = [(label, dict(warmup_method=m, warmup_steps=w)) for label, m, w in LONG]
     window = max(1, s["steps"] // 100)
-    outputs.figure("methods_long.png", lambda p: F.loss_bands(
-        [(f"digits, {s['steps']:,} steps, b2 {s['b2']:g} (untuned: {t['untuned_steps']:.0f} steps), "
+    outputs.figure(f"methods_{name}.png", lambda p: F.loss_bands(
+        [(f"{s['builder']}, {s['steps']:,} steps, b2 {s['b2']:g} (untuned: {t['untuned_steps']:.0f} steps), "
           f"peak LR {t['peak_value']:g}", result, lines)], p, smooth=window, seeds=report_seeds,
         ylabel=f"train loss (trailing {window}-step mean)", log_x=True))
 
@@ -321,7 +326,7 @@ def report(summary: Mapping) -> str:
         size = summary["sizes"][task]
         sc = summary["scale"][task]
         choose, report_seeds = C.seeds(size)
-        if task == "long":
+        if task.startswith("long"):
             lines += _long_report(t, size, sc)
             continue
         lines += [f"### {task}: {C.scale_line(sc)}; peak LR {size['lrs']}; best LR and best fixed warmup "
@@ -347,17 +352,17 @@ def report(summary: Mapping) -> str:
 
 def _long_report(t: Mapping, size: Mapping, sc: Mapping) -> list[str]:
     choose, report_seeds = C.seeds(size)
-    out = [f"### long run: digits, {C.scale_line(sc)}, b2 {t['b2']:g} (untuned warmup {t['untuned_steps']:.0f} "
+    out = [f"### long run: {t['builder']}, {C.scale_line(sc)}, b2 {t['b2']:g} (untuned warmup {t['untuned_steps']:.0f} "
            f"steps = {t['untuned_steps'] / size['steps']:.0%} of the run), peak LR {t['peak_value']:g} (chosen "
-           f"by the digits runs above); best fixed warmup chosen on {C.seed_range(choose)}: "
+           f"by the {size['lr_from']} runs above); best fixed warmup chosen on {C.seed_range(choose)}: "
            f"{t['best_fixed']}; {len(report_seeds)} fresh seeds", ""]
-    out.append(C.markdown_table(["warmup", "final validation loss", f"train loss, last {t['tail_steps']} steps"],
-                                [[k, C.fmt(v["final"]), C.fmt(v["train_tail"])] for k, v in t["table"].items()]))
+    out.append(C.markdown_table(["warmup", "final validation loss", "lowest validation loss of the run"],
+                                [[k, C.fmt(v["final"]), C.fmt(v["lowest"])] for k, v in t["table"].items()]))
     by_name: dict[str, dict] = {}
     for r in t["comparisons"]:
         by_name.setdefault(r["comparison"], {})[r["measure"]] = r
     out += ["", f"Paired; {C.STATS_NOTE}:", "",
-            C.markdown_table(["comparison", "final validation loss", "train loss, last steps"],
-                             [[n, C.fmt_diff(c["final"]), C.fmt_diff(c["train_tail"])] for n, c in by_name.items()]),
+            C.markdown_table(["comparison", "final validation loss", "lowest validation loss"],
+                             [[n, C.fmt_diff(c["final"]), C.fmt_diff(c["lowest"])] for n, c in by_name.items()]),
             ""]
     return out
