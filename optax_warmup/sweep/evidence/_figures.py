@@ -46,7 +46,8 @@ def loss_bands(panels: Sequence[tuple[str, SweepResult, Sequence[tuple[str, dict
     plt = pyplot()
     cols = min(len(panels), 2)
     rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows + 0.4), dpi=DPI, squeeze=False)
+    width = 4.2 * cols if cols > 1 else 6.4
+    fig, axes = plt.subplots(rows, cols, figsize=(width, 3.0 * rows + 0.4), dpi=DPI, squeeze=False)
     labels = list(dict.fromkeys(label for _, _, lines in panels for label, _ in lines))
     color_of = dict(zip(labels, _colors(len(labels)), strict=True))  # one colour per label in every panel
     style_of = {label: (STYLES[i % len(STYLES)], MARKERS[i % len(MARKERS)]) for i, label in enumerate(labels)}
@@ -77,6 +78,7 @@ def loss_bands(panels: Sequence[tuple[str, SweepResult, Sequence[tuple[str, dict
             ax.set_ylim(*ylim)
         if log_x:
             ax.set_xscale("symlog", linthresh=max(1, smooth))
+            ax.set_xlim(left=0)
         ax.set(xlabel="step", ylabel=ylabel, title=title)
         ax.title.set_fontsize(9)
         ax.grid(alpha=0.3)

@@ -11,7 +11,7 @@ import sys
 from optax_warmup.sweep.evidence import EXPERIMENTS
 
 EXAMPLES = """examples:
-  optax-warmup evidence methods                 warmup methods head to head (byte LM and digits), ~10 min
+  optax-warmup evidence methods                 warmup methods head to head (byte LM and digits), ~47 min
   optax-warmup evidence adaptive --size quick   the metric-adapted warmup, a few minutes
   optax-warmup evidence transfer --figures docs/img/evidence
   optax-warmup evidence methods --replot        redraw the report and figures of a finished run
