@@ -284,9 +284,7 @@ def curve_band(curves: np.ndarray, smooth: int = 1) -> tuple[np.ndarray, np.ndar
     half = np.full_like(mean, np.nan)
     ok = n >= stats.MIN_SEEDS
     if ok.any():
-        from scipy.stats import t as student
-
-        half[ok] = student.ppf(0.975, n[ok] - 1) * sd[ok] / np.sqrt(n[ok])
+        half[ok] = stats._t().ppf(0.975, n[ok] - 1) * sd[ok] / np.sqrt(n[ok])
     return mean, mean - half, mean + half
 
 

@@ -136,7 +136,8 @@ def adaptive_factor(result: SweepResult, picks: Mapping, too_short, path: str) -
     high = picks["high_lr"]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 5.2), dpi=DPI, sharex=True,
                                       gridspec_kw=dict(height_ratios=[3, 2]))
-    lines = [("no warmup", dict(warmup_method="none"), dict(ls="-")),
+    lines: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+             ("no warmup", dict(warmup_method="none"), dict(ls="-")),
              (f"linear {too_short:g}", dict(warmup_method="linear", warmup_steps=too_short), dict(ls="-", lw=2.2)),
              (f"linear {picks['best_warmup']} (best on choose seeds)",
               dict(warmup_method="linear", warmup_steps=picks["best_warmup"]), dict(ls="-.")),
@@ -182,8 +183,9 @@ def adaptive_factor(result: SweepResult, picks: Mapping, too_short, path: str) -
     return save(fig, path)
 
 
-_STYLES = [dict(ls="-"), dict(ls="--"), dict(ls="-."), dict(ls=":", lw=2.0), dict(ls="-", marker="s", ms=3),
-           dict(ls="--", marker="^", ms=3), dict(ls="-.", marker="o", ms=3)]
+_STYLES: list[dict[str, Any]] = [
+    dict(ls="-"), dict(ls="--"), dict(ls="-."), dict(ls=":", lw=2.0), dict(ls="-", marker="s", ms=3),
+    dict(ls="--", marker="^", ms=3), dict(ls="-.", marker="o", ms=3)]
 
 
 def spike_runs(panels: Sequence[tuple[str, SweepResult, float, int, Sequence[tuple[str, dict]]]], factor: float,
@@ -246,7 +248,7 @@ def detection(clean: Mapping[str, tuple[SweepResult, Sequence[int]]], rules: Map
     mean), for each rule; the panels share their y-axis."""
     plt = pyplot()
     fig, axes = plt.subplots(1, len(clean), figsize=(4.3 * len(clean), 3.4), dpi=DPI, squeeze=False, sharey=True)
-    styles = [dict(ls="-"), dict(ls="--"), dict(ls="-.", marker="o", ms=3, markevery=15)]
+    styles: list[dict[str, Any]] = [dict(ls="-"), dict(ls="--"), dict(ls="-.", marker="o", ms=3, markevery=15)]
     for ax, (task, (result, ok)) in zip(axes[0], clean.items(), strict=True):
         for k, (color, (label, fields)) in enumerate(zip(_colors(len(rules)), rules.items(), strict=True)):
             thr = replay(result.curves["grad_norm"][ok], result.curves["loss"][ok], fields)["threshold"][0]
@@ -270,8 +272,8 @@ def detection(clean: Mapping[str, tuple[SweepResult, Sequence[int]]], rules: Map
     return path
 
 
-LINESTYLES = ["-", "--", "-.", ":", (0, (6, 2)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 1))]
-MARKERS = ["o", "s", "^", "v", "D", "x", "P"]
+LINESTYLES: list[Any] = ["-", "--", "-.", ":", (0, (6, 2)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 1))]
+EVAL_MARKERS = ["o", "s", "^", "v", "D", "x", "P"]
 
 
 def eval_band_rows(rows: Sequence[Sequence[tuple[str, Sequence[tuple[str, str, Sequence[int]]]]]],
@@ -286,7 +288,7 @@ def eval_band_rows(rows: Sequence[Sequence[tuple[str, Sequence[tuple[str, str, S
     fig, axes = plt.subplots(len(rows), ncols, figsize=(4.4 * ncols, 3.1 * len(rows) + 0.7), dpi=DPI,
                              squeeze=False)
     keys = list(dict.fromkeys(key for row in rows for _, lines in row for _, key, _ in lines))
-    style = {k: (c, LINESTYLES[i % len(LINESTYLES)], MARKERS[i % len(MARKERS)])
+    style = {k: (c, LINESTYLES[i % len(LINESTYLES)], EVAL_MARKERS[i % len(EVAL_MARKERS)])
              for i, (k, c) in enumerate(zip(keys, _colors(len(keys)), strict=True))}
     steps = np.asarray(result.eval_steps)
     every = max(1, len(steps) // 8)

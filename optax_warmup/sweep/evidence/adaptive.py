@@ -30,7 +30,7 @@ import itertools
 import math
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -249,7 +249,7 @@ def best_fixed_warmup(clean: sweep.SweepResult, lr: float, seeds: Sequence[int])
     final = C.learnt(clean)
     means = {w: float(np.mean(C.at_seeds(clean, final, seeds, warmup_method="linear", warmup_steps=w,
                                          peak_value=lr))) for _, w in CLEAN[1:]}
-    return min(means, key=means.get)
+    return min(means, key=lambda w: means[w])
 
 
 def pre_spike_median(clean: sweep.SweepResult, lr: float, step: int, seeds: Sequence[int]) -> float:
@@ -404,8 +404,8 @@ def draw(outputs: C.Outputs, summary: Mapping, clean: Mapping[str, sweep.SweepRe
              for label, m, p, kind, skip in PROTECTIONS]
     panels = []
     for t in real:
-        resolved = [(label, dict(fixed, protect_at=_protect_at(fixed["protect_at"], picks[t])))
-                    for label, fixed in lines]
+        resolved = [(label, dict(fixed, protect_at=_protect_at(kind, picks[t])))
+                    for (label, fixed), (_, _, _, kind, _) in zip(lines, PROTECTIONS, strict=True)]
         panels.append((t, real[t], picks[t]["mid_lr"], sizes[t]["spike_step"], resolved))
     outputs.figure("adaptive_spike.png", functools.partial(F.spike_runs, panels, SPIKE_FACTOR, SPIKE_WARMUP))
     rules = {label: _replay_fields([setting]) for label, setting in
@@ -476,7 +476,7 @@ def _real_summary(result: sweep.SweepResult, picks: Mapping, size: Mapping, repo
                             final_cost=C.compare(hit, calm), loss_cost_next_20_steps=C.describe(cost20),
                             diverged_with_spike=int(np.sum(~np.isfinite(
                                 per_seed(result.final_loss, spike_factor=SPIKE_FACTOR, **fixed)))))
-    C.correct([v["final_cost"] for v in spike.values()])
+    C.correct([cast(dict, v["final_cost"]) for v in spike.values()])
     base = PROTECTIONS[0][0]
     versus = dict(zip([f"{label} - {base}" for label, *_ in PROTECTIONS[1:]],
                       C.correct([C.compare(hit_finals[label], hit_finals[base]) for label, *_ in PROTECTIONS[1:]]),

@@ -179,12 +179,12 @@ def summarize(result: sweep.SweepResult, size: dict) -> dict:
                 radam_fallback=_table(m, radam))
 
 
-def long_grid(size: dict, lr: float) -> list[dict]:
+def long_grid(size: Mapping, lr: float) -> list[dict]:
     return [dict(warmup_method=m, warmup_steps=w, b2=size["b2"], peak_value=lr, seed=s) for _, m, w in LONG
             for s in C.all_seeds(size)]
 
 
-def summarize_long(result: sweep.SweepResult, size: dict, lr: float) -> dict:
+def summarize_long(result: sweep.SweepResult, size: Mapping, lr: float) -> dict:
     """A long run: the final validation loss and the lowest one over the run (its evaluations), on the report
     seeds; the best fixed warmup chosen on the choose seeds; untuned and every warmup against it and against none."""
     choose, report = C.seeds(size)
