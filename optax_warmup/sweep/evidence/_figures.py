@@ -102,19 +102,22 @@ def loss_bands(panels: Sequence[tuple[str, SweepResult, Sequence[tuple[str, dict
 
 def heatmap(cells: np.ndarray, rows: Sequence[str], cols: Sequence[str], path: str, title: str,
             xlabel: str = "peak learning rate", colorbar: str = "final loss, mean of seeds",
-            vmax: float | None = None) -> str:
+            vmax: float | None = None, color_max: float | None = None) -> str:
     """Values ``[rows, cols]`` as a labelled heatmap. NaN cells read "div"; cells at or above ``vmax`` (a
     diverged or failed setting: the caller says which) are grey, so that the colour scale spans the differences
-    between the settings that trained."""
+    between the settings that trained; with ``color_max`` the scale also stops there (cells above it take its
+    darkest colour, their numbers still printed)."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.6 + 0.75 * len(cols), 1.0 + 0.32 * len(rows)), dpi=DPI)
     cells = np.asarray(cells, np.float64)
     masked = ~np.isfinite(cells) | (cells >= vmax if vmax is not None else False)
     shown = np.ma.masked_array(cells, masked)
     cmap = pyplot().get_cmap("viridis_r").with_extremes(bad="0.85")
-    im = ax.imshow(shown, cmap=cmap, aspect="auto")
+    im = ax.imshow(shown, cmap=cmap, aspect="auto", vmax=color_max)
     with quiet_nan():
-        middle = np.nanmean(np.where(masked, np.nan, cells))
+        kept = np.where(masked, np.nan, cells)
+        low, high = np.nanmin(kept), (color_max if color_max is not None else np.nanmax(kept))
+        middle = (low + high) / 2  # white text on the darker half of the scale
     for (r, c), v in np.ndenumerate(cells):
         ax.text(c, r, "div" if not np.isfinite(v) else f"{v:.2f}", ha="center", va="center", fontsize=7,
                 color="w" if not masked[r, c] and v > middle else "k")

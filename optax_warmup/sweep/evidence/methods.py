@@ -275,11 +275,14 @@ def _figures(outputs: C.Outputs, task_name: str, result: sweep.SweepResult, s: d
                                           warmup_steps=w, b2=b2)) for lr in lrs] for _, m, w, b2 in settings])
     base = result.task.get("baseline_loss")
     vmax = None if base is None else 0.97 * base
+    trained = cells[np.isfinite(cells) & (cells < (np.inf if vmax is None else vmax))]
+    top = float(np.percentile(trained, 75)) if trained.size else None  # the scale spans the better three quarters
     outputs.figure(f"methods_heatmap_{task_name}.png", lambda p: F.heatmap(
         cells, rows, [f"{lr:g}" for lr in lrs], p,
         f"{task_name}: final validation loss, mean of {len(report_seeds)} fresh seeds",
-        colorbar="final loss" + ("" if vmax is None else f"; grey: >= {vmax:.2f} (no better than the baseline)"),
-        vmax=vmax))
+        colorbar="final loss" + ("" if top is None else f", scale stops at {top:.2f}")
+        + ("" if vmax is None else f"; grey: >= {vmax:.2f} (no better than the baseline)"),
+        vmax=vmax, color_max=top))
     top = s["high_lr"]
     ran = {label for label, _, _, b2 in settings if b2 == 0.95}
 
